@@ -1,0 +1,201 @@
+"""`gitplane`: the admin and developer command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitplane_cli import demo
+from store.errors import StoreError
+from store.history import History
+from store.keys import ObjectKey
+from store.layout import Layout
+from store.model import Delete, Put, Requester
+from store.repo import GitStore
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except StoreError as exc:
+        print(f"error: {exc.reason}: {exc.message}", file=sys.stderr)
+        for cause in getattr(exc, "causes", []):
+            print(f"  {cause.field}: {cause.message}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gitplane", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, run: Any, repo: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(run=run)
+        if repo:
+            p.add_argument("--repo", default=".", help="the Git repository (default: .)")
+            p.add_argument("--branch", help="branch to use (default: the checked-out one)")
+            p.add_argument("--root", default="", help="directory of desired state in the repo")
+        return p
+
+    p = command("demo", "show the store at work on a fresh local repository", _demo, repo=False)
+    p.add_argument("--dir", default="gitplane-demo", help="where to create it")
+    p = command("init", "create a repository for desired state", _init, repo=False)
+    p.add_argument("path")
+    p.add_argument("--bare", action="store_true")
+    p = command("apply", "write the objects in FILE(s) as one commit", _apply)
+    p.add_argument("-f", "--filename", action="append", required=True)
+    p.add_argument("-m", "--message")
+    p.add_argument("--as", dest="user", default=getpass.getuser())
+    p.add_argument("--dry-run", action="store_true")
+    p = command("delete", "delete one object as a commit", _delete)
+    p.add_argument("kind", help="Kind or Kind.group, e.g. Deployment.apps")
+    p.add_argument("name")
+    p.add_argument("-n", "--namespace", default="")
+    p.add_argument("-m", "--message")
+    p.add_argument("--as", dest="user", default=getpass.getuser())
+    p = command("get", "list declared objects", _get)
+    p.add_argument("-n", "--namespace")
+    p.add_argument("-o", "--output", choices=["table", "yaml", "json"], default="table")
+    p = command("log", "revisions that changed a namespace (or anything)", _log)
+    p.add_argument("-n", "--namespace")
+    p.add_argument("--limit", type=int, default=20)
+    p = command("diff", "what a revision changed", _diff)
+    p.add_argument("revision")
+    p.add_argument("-n", "--namespace")
+    for name, help_text in (
+        ("revert", "undo a revision in one namespace"),
+        ("rollback", "set a namespace back to a revision"),
+    ):
+        p = command(name, help_text, _revert if name == "revert" else _rollback)
+        p.add_argument("revision")
+        p.add_argument("-n", "--namespace", required=True)
+        p.add_argument("-m", "--message")
+        p.add_argument("--as", dest="user", default=getpass.getuser())
+    command("check", "report documents that are not loadable objects; exit 1 if any", _check)
+    return parser
+
+
+def _open(args: argparse.Namespace) -> GitStore:
+    return GitStore(args.repo, branch=args.branch, layout=Layout(root=args.root))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return demo.run(Path(args.dir))
+
+
+def _init(args: argparse.Namespace) -> int:
+    store = GitStore.init(args.path, bare=args.bare)
+    print(f"initialised {store.path} (branch {store.branch_ref})")
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    store = _open(args)
+    docs: list[dict[str, Any]] = []
+    for name in args.filename:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text()
+        for doc in yaml.safe_load_all(text):
+            if (
+                isinstance(doc, dict)
+                and isinstance(doc.get("items"), list)
+                and doc.get("kind", "").endswith("List")
+            ):
+                docs.extend(doc["items"])
+            elif doc:
+                docs.append(doc)
+    result = store.apply(
+        [Put(d) for d in docs], Requester(args.user), message=args.message, dry_run=args.dry_run
+    )
+    for key, obj in result.objects.items():
+        print(f"{key}: {obj.path if obj else 'deleted'}")
+    print(
+        "dry run: nothing committed"
+        if args.dry_run
+        else f"commit {result.commit_id[:12]}"
+        if result.commit_id
+        else "unchanged: nothing committed"
+    )
+    return 0
+
+
+def _parse_kind(text: str) -> tuple[str, str]:
+    kind, _, group = text.partition(".")
+    return group, kind
+
+
+def _delete(args: argparse.Namespace) -> int:
+    group, kind = _parse_kind(args.kind)
+    store = _open(args)
+    result = store.apply(
+        [Delete(ObjectKey(group, kind, args.namespace, args.name))],
+        Requester(args.user),
+        message=args.message,
+    )
+    print(f"commit {result.commit_id[:12] if result.commit_id else '-'}")
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    items = _open(args).list_objects(args.namespace).items
+    if args.output == "yaml":
+        print(yaml.safe_dump_all([i.obj for i in items], sort_keys=False), end="")
+    elif args.output == "json":
+        print(json.dumps([i.obj for i in items], indent=2))
+    else:
+        print(f"{'NAMESPACE':<16} {'KIND':<24} {'NAME':<32} {'REVISION':<8} PATH")
+        for i in items:
+            where = i.key.namespace or "-"
+            print(f"{where:<16} {i.key.kind:<24} {i.key.name:<32} {i.commit_id[:7]:<8} {i.path}")
+    return 0
+
+
+def _log(args: argparse.Namespace) -> int:
+    page = History(_open(args)).revisions(args.namespace, limit=args.limit)
+    for rev in page.items:
+        changed = ", ".join(f"{c.type.lower()} {c.key}" for c in rev.changes)
+        print(f"{rev.id[:12]} {rev.author_name:<12} {rev.subject}\n    {changed}")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    print(History(_open(args)).diff(args.revision, args.namespace), end="")
+    return 0
+
+
+def _revert(args: argparse.Namespace) -> int:
+    result = History(_open(args)).revert(
+        args.revision, args.namespace, Requester(args.user), message=args.message
+    )
+    print(
+        f"reverted in {args.namespace}: commit {result.commit_id[:12] if result.commit_id else '-'}"
+    )
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    result = History(_open(args)).rollback(
+        args.revision, args.namespace, Requester(args.user), message=args.message
+    )
+    made = result.commit_id[:12] if result.commit_id else "none needed"
+    print(f"rolled back {args.namespace}: commit {made}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    problems = _open(args).problems()
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The one async boundary: blocking libgit2 work runs in threads, never on the event loop.
+
+Reads of the branch tip come from the published in-memory snapshot and are cheap;
+anything that may parse or touch Git runs in a reader pool; every write runs in one
+writer thread, so writes from this process queue instead of racing each other.
+A poller notices commits made by other processes and wakes watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from store.history import History, Revision, RevisionPage
+from store.keys import ObjectKey
+from store.model import ObjectList, Operation, Requester, StoredObject, WatchEvent, WriteResult
+from store.repo import GitStore, HeadState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class AsyncStore:
+    def __init__(self, store: GitStore, *, poll_interval: float = 0.25, readers: int = 4) -> None:
+        self.store = store
+        self.history = History(store)
+        self.poll_interval = poll_interval
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="gitplane-read")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="gitplane-write")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._moved = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        store.on_change(self._tip_moved)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._moved = asyncio.Event()
+        self._poller = asyncio.create_task(self._poll(), name="gitplane-store-poller")
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        self._readers.shutdown(wait=True, cancel_futures=True)
+        self._writer.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def head(self) -> HeadState:
+        return self.store.head
+
+    # ---- reads ---------------------------------------------------------------------
+
+    async def get(self, key: ObjectKey, revision: str | None = None) -> StoredObject:
+        if revision is None:
+            return self.store.get(key)  # from the published snapshot: no I/O
+        return await self._read(self.store.get, key, revision)
+
+    async def list_objects(
+        self, namespace: str | None = None, revision: str | None = None
+    ) -> ObjectList:
+        return await self._read(self.store.list_objects, namespace, revision)
+
+    async def watch_events(self, since_rv: str) -> tuple[list[WatchEvent], HeadState]:
+        return await self._read(self.store.watch_events, since_rv)
+
+    async def revisions(
+        self, namespace: str | None = None, limit: int = 50, continue_token: str | None = None
+    ) -> RevisionPage:
+        return await self._read(self.history.revisions, namespace, limit, continue_token)
+
+    async def revision(self, revision: str, namespace: str | None = None) -> Revision:
+        return await self._read(self.history.revision, revision, namespace)
+
+    async def diff(self, revision: str, namespace: str | None = None) -> str:
+        return await self._read(self.history.diff, revision, namespace)
+
+    async def refresh(self) -> HeadState:
+        return await self._read(self.store.refresh)
+
+    # ---- writes --------------------------------------------------------------------
+
+    async def apply(
+        self, operations: Sequence[Operation], who: Requester, **kwargs: Any
+    ) -> WriteResult:
+        return await self._write(self.store.apply, operations, who, **kwargs)
+
+    async def revert(
+        self, revision: str, namespace: str, who: Requester, **kwargs: Any
+    ) -> WriteResult:
+        return await self._write(self.history.revert, revision, namespace, who, **kwargs)
+
+    async def rollback(
+        self, revision: str, namespace: str, who: Requester, **kwargs: Any
+    ) -> WriteResult:
+        return await self._write(self.history.rollback, revision, namespace, who, **kwargs)
+
+    # ---- change notification ------------------------------------------------------
+
+    async def wait_for_change(self, resource_version: str, within: float | None = None) -> bool:
+        """Wait until the tip is no longer at `resource_version`; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+        while self.store.head.resource_version == resource_version:
+            moved = self._moved
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(moved.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    def _tip_moved(self, state: HeadState) -> None:
+        # Called from whichever thread advanced the store.
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
+
+    async def _poll(self) -> None:
+        """Pick up commits that other processes (or people) made to the branch."""
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                await self._read(self.store.refresh)
+            except Exception:  # keep polling; the next round may work
+                log.exception("could not read branch %s", self.store.branch_ref)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers, functools.partial(fn, *args)
+        )
+
+    async def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._writer, functools.partial(fn, *args, **kwargs)
+        )

@@ -1,0 +1,195 @@
+"""Turning a file's bytes into the objects it declares (the read path).
+
+A file is split into segments, one per YAML document, so that a write can later
+replace or drop one document and leave every other byte of the file as it was.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from store.errors import Invalid, Problem
+from store.keys import ObjectKey, key_of
+
+try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
+    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _BaseLoader = yaml.SafeLoader
+
+
+class KubeLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """YAML 1.1 like Kubernetes' own decoder, except that timestamps stay strings.
+
+    kubectl turns YAML into JSON, where `2024-01-01` is a string; PyYAML would make a
+    datetime that has no JSON form.
+    """
+
+
+KubeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+_DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
+_DOC_END = re.compile(r"^\.\.\.[ \t]*(?:#[^\n]*)?(?:\r?\n|$)", re.MULTILINE)
+_BLANK_OR_COMMENT = re.compile(
+    r"^(?:[ \t]*(?:#[^\n]*)?(?:\r?\n|$)|---[ \t]*(?:\r?\n|$)|\.\.\.[ \t]*(?:\r?\n|$))*\Z"
+)
+_LIST_KIND = re.compile(r"^(?:[A-Z][A-Za-z0-9]*)?List$")
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One object a file declares: where, and what (treat `obj` as read-only)."""
+
+    key: ObjectKey
+    obj: dict[str, Any]
+    segment: int  # index of the YAML document in the file
+    item: int | None  # index in a `List` document's items, else None
+    line: int  # 1-based line where the document (or item) starts
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    segments: tuple[str, ...]  # concatenated, they are the file's text exactly
+    declarations: tuple[Declaration, ...]
+    problems: tuple[Problem, ...]
+    is_json: bool
+
+
+def split_segments(text: str) -> list[str]:
+    """Cut YAML text into documents; joining the pieces gives back the text exactly."""
+    cuts = {m.start() for m in _DOC_START.finditer(text)}
+    cuts.update(m.end() for m in _DOC_END.finditer(text))
+    cuts.discard(0)
+    cuts.discard(len(text))
+    bounds = [0, *sorted(cuts), len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a] or [text]
+
+
+def is_blank(segment: str) -> bool:
+    """True for a document with nothing but markers, comments and blank lines."""
+    return _BLANK_OR_COMMENT.match(segment) is not None
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=KubeLoader)  # noqa: S506 - KubeLoader is a safe loader
+
+
+def parse_file(
+    path: str,
+    data: bytes,
+    directory_namespace: str | None,
+    cluster_kinds: frozenset[tuple[str, str]] = frozenset(),
+) -> ParsedFile:
+    """Every object `data` declares, and a Problem for each document that is not one."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ParsedFile((), (), (Problem(path, 1, f"not UTF-8 text: {exc.reason}"),), False)
+    is_json = path.endswith(".json")
+    segments = [text] if is_json else split_segments(text)
+    declarations: list[Declaration] = []
+    problems: list[Problem] = []
+    line = 1
+    for index, segment in enumerate(segments):
+        if not is_blank(segment):
+            doc, problem = _load_segment(path, segment, line, is_json)
+            if problem:
+                problems.append(problem)
+            elif doc is not None:
+                _declare(
+                    path,
+                    doc,
+                    index,
+                    line,
+                    directory_namespace,
+                    cluster_kinds,
+                    declarations,
+                    problems,
+                )
+        line += segment.count("\n")
+    return ParsedFile(tuple(segments), tuple(declarations), tuple(problems), is_json)
+
+
+def _load_segment(path: str, segment: str, line: int, is_json: bool) -> tuple[Any, Problem | None]:
+    try:
+        return (json.loads(segment) if is_json else load_yaml(segment)), None
+    except json.JSONDecodeError as exc:
+        return None, Problem(path, line + exc.lineno - 1, f"invalid JSON: {exc.msg}")
+    except yaml.YAMLError as exc:
+        # Point at where the broken construct starts (an unclosed `[` is only noticed at
+        # the end of the document); say where the parser gave up too.
+        problem = getattr(exc, "problem_mark", None)
+        context = getattr(exc, "context_mark", None)
+        mark = context or problem
+        where = line + (mark.line if mark is not None else 0)
+        reason = getattr(exc, "problem", None) or str(exc)
+        if context is not None and problem is not None and problem.line != context.line:
+            reason += f" (noticed at line {line + problem.line})"
+        return None, Problem(path, where, f"invalid YAML: {reason}")
+
+
+def _declare(
+    path: str,
+    doc: Any,
+    segment: int,
+    line: int,
+    directory_namespace: str | None,
+    cluster_kinds: frozenset[tuple[str, str]],
+    declarations: list[Declaration],
+    problems: list[Problem],
+) -> None:
+    if not isinstance(doc, dict):
+        problems.append(
+            Problem(path, line, "document is not a mapping, so not a Kubernetes object")
+        )
+        return
+    api_version = doc.get("apiVersion")
+    if isinstance(api_version, str) and api_version.startswith("kustomize.config.k8s.io/"):
+        return  # kustomize configuration, not an object
+    kind = doc.get("kind")
+    if isinstance(kind, str) and _LIST_KIND.match(kind) and isinstance(doc.get("items"), list):
+        for item_index, item in enumerate(doc["items"]):
+            _declare_one(
+                path,
+                item,
+                segment,
+                item_index,
+                line,
+                directory_namespace,
+                cluster_kinds,
+                declarations,
+                problems,
+            )
+        return
+    _declare_one(
+        path, doc, segment, None, line, directory_namespace, cluster_kinds, declarations, problems
+    )
+
+
+def _declare_one(
+    path: str,
+    obj: Any,
+    segment: int,
+    item: int | None,
+    line: int,
+    directory_namespace: str | None,
+    cluster_kinds: frozenset[tuple[str, str]],
+    declarations: list[Declaration],
+    problems: list[Problem],
+) -> None:
+    try:
+        key = key_of(obj, directory_namespace, cluster_kinds)
+    except Invalid as exc:
+        where = f" (items[{item}])" if item is not None else ""
+        causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes)
+        problems.append(Problem(path, line, f"not a valid Kubernetes object{where}: {causes}"))
+        return
+    declarations.append(Declaration(key, obj, segment, item, line))

@@ -1,0 +1,82 @@
+"""Values the store hands out and takes in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from store.keys import ObjectKey
+
+
+@dataclass(frozen=True)
+class Requester:
+    """The Kubernetes user a write is made for: the commit's author."""
+
+    username: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as Git declares it, with what history says about it.
+
+    `obj` is shared with the store's caches: read it, never change it.
+    """
+
+    key: ObjectKey
+    obj: dict[str, Any]
+    path: str
+    resource_version: str  # of the commit that last changed the object
+    uid: str
+    created_at: int  # seconds since the epoch: time of the commit that added it
+    commit_id: str  # the commit that last changed it
+    line: int = 1
+
+
+@dataclass(frozen=True)
+class ObjectList:
+    items: list[StoredObject]
+    resource_version: str  # of the repository state the list reflects
+    commit_id: str | None
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: Literal["ADDED", "MODIFIED", "DELETED"]
+    object: StoredObject
+    resource_version: str  # of the commit that made the change
+
+
+@dataclass(frozen=True)
+class Put:
+    """Create or replace an object.
+
+    mode: "create" fails when it exists, "update" when it does not, "apply" does either.
+    namespace: the namespace to assume when `obj` names none ("" = cluster-scoped);
+    None means `obj` must say.
+    """
+
+    obj: dict[str, Any]
+    namespace: str | None = None
+    mode: Literal["create", "update", "apply"] = "apply"
+    expect_rv: str | None = None
+    text: str | None = None  # exact YAML to write when the object is new (restores)
+    path: str | None = None  # where a new object goes instead of the layout's choice
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: ObjectKey
+    expect_rv: str | None = None
+
+
+Operation = Put | Delete
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    commit_id: str | None  # None when nothing changed (or a dry run)
+    resource_version: str
+    objects: dict[ObjectKey, StoredObject | None] = field(default_factory=dict)
+    dry_run: bool = False

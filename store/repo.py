@@ -1,0 +1,636 @@
+"""GitStore: objects read from, and written as commits to, one branch of a repository.
+
+Reads are served from a snapshot of the branch tip kept in memory and moved forward
+by diffs, so an unchanged repository is never parsed twice. Each write is one commit
+made on top of the tip and published with a compare-and-swap of the branch ref: if
+another thread or process moved the branch meanwhile, the write is worked out again
+on the new tip (preconditions checked again) and retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from store.errors import AlreadyExists, Conflict, Invalid, NotFound, Problem, Unavailable
+from store.gitobjects import blob_data, commit, tree
+from store.keys import ObjectKey, key_of
+from store.layout import Layout
+from store.model import (
+    Delete,
+    ObjectList,
+    Operation,
+    Put,
+    Requester,
+    StoredObject,
+    WatchEvent,
+    WriteResult,
+)
+from store.snapshot import (
+    Entry,
+    ParseCache,
+    Snapshot,
+    SnapshotBuilder,
+    apply_changes,
+    build_snapshot,
+    changed_files,
+    root_tree_id,
+)
+from store.timeline import EMPTY_RV, ObjectMeta, Timeline, meta_at
+from store.yamledit import FileEdit
+
+log = logging.getLogger(__name__)
+
+_EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+_MAX_ATTEMPTS = 64
+
+
+@dataclass(frozen=True)
+class CommitIdentity:
+    """How commits name people: the author from the requester, the committer fixed."""
+
+    email_template: str = "{user}@users.gitplane.invalid"
+    committer_name: str = "gitplane"
+    committer_email: str = "gitplane@localhost"
+
+    def author(self, who: Requester, when: int) -> pygit2.Signature:
+        email = self.email_template.format(user=_EMAIL_UNSAFE.sub("-", who.username) or "unknown")
+        return pygit2.Signature(who.username or "unknown", email, when, 0)
+
+    def committer(self, when: int) -> pygit2.Signature:
+        return pygit2.Signature(self.committer_name, self.committer_email, when, 0)
+
+
+@dataclass(frozen=True)
+class HeadState:
+    """The branch tip as last seen: published whole, never changed."""
+
+    commit_id: str | None
+    resource_version: str
+    snapshot: Snapshot
+    meta: dict[ObjectKey, ObjectMeta]
+    epoch: int  # goes up each time history was found rewritten
+
+
+class GitStore:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        branch: str | None = None,
+        layout: Layout | None = None,
+        identity: CommitIdentity | None = None,
+        cluster_kinds: Iterable[tuple[str, str]] = (),
+        watch_window: int = 1000,
+        parse_cache_size: int = 100_000,
+    ) -> None:
+        self.path = str(path)
+        self.layout = layout or Layout()
+        self.identity = identity or CommitIdentity()
+        self.cluster_kinds = frozenset(cluster_kinds)
+        self._local = threading.local()
+        repo = self._repo()
+        self.bare = repo.is_bare
+        self.branch_ref = _branch_ref(repo, branch)
+        self._lock = threading.RLock()  # guards the timeline, caches and publishing
+        self._write_lock = threading.Lock()  # one writer at a time in this process
+        self._cache = ParseCache(self.layout, self.cluster_kinds, parse_cache_size)
+        self._timeline = Timeline(watch_window)
+        self._old_snapshots: OrderedDict[str | None, Snapshot] = OrderedDict()
+        self._old_meta: OrderedDict[str, dict[ObjectKey, ObjectMeta]] = OrderedDict()
+        self._state = HeadState(None, EMPTY_RV, Snapshot(None), {}, 0)
+        self._listeners: list[Any] = []
+        self.refresh()
+
+    @classmethod
+    def init(
+        cls, path: str | Path, *, bare: bool = False, branch: str = "main", **kwargs: Any
+    ) -> GitStore:
+        """Create a repository (if there is none) whose branch starts empty, and open it."""
+        target = Path(path)
+        if not (target / ".git").exists() and not (target / "HEAD").exists():
+            pygit2.init_repository(str(target), bare=bare, initial_head=branch)
+        return cls(target, branch=branch, **kwargs)
+
+    # ---- the branch tip ------------------------------------------------------------
+
+    @property
+    def head(self) -> HeadState:
+        return self._state
+
+    def on_change(self, callback: Any) -> None:
+        """Call `callback(state)` (from the thread that saw it) whenever the tip moves."""
+        self._listeners.append(callback)
+
+    def refresh(self) -> HeadState:
+        """Catch up with the branch, including commits made by other processes."""
+        tip = self._read_tip()
+        if tip != self._state.commit_id:
+            self._advance(tip)
+        return self._state
+
+    def _repo(self) -> pygit2.Repository:
+        # libgit2 repository handles are not to be shared between threads.
+        repo = getattr(self._local, "repo", None)
+        if repo is None:
+            try:
+                repo = pygit2.Repository(self.path)
+            except pygit2.GitError as exc:
+                raise Unavailable(f"cannot open repository {self.path}: {exc}") from exc
+            self._local.repo = repo
+        return repo
+
+    def _read_tip(self) -> str | None:
+        ref = self._repo().references.get(self.branch_ref)
+        return str(ref.resolve().target) if ref is not None else None
+
+    def _advance(self, tip: str | None) -> None:
+        with self._lock:
+            if tip == self._timeline.tip:
+                return
+            repo = self._repo()
+            timeline = self._timeline
+            chain: list[str] = []
+            cursor = tip
+            while cursor is not None and cursor not in timeline.position_of_commit:
+                chain.append(cursor)
+                parents = commit(repo, cursor).parent_ids
+                cursor = str(parents[0]) if parents else None
+            epoch = self._state.epoch
+            snapshot = self._state.snapshot
+            if cursor != timeline.tip:
+                # The old tip is not an ancestor of the new one: history was rewritten.
+                log.warning("branch %s was rewritten; watchers must list again", self.branch_ref)
+                epoch += 1
+                fork = timeline.position_of_commit[cursor] if cursor is not None else -1
+                timeline.truncate(fork)
+                snapshot = build_snapshot(
+                    repo, root_tree_id(repo, cursor, self.layout), self.layout, self._cache
+                )
+            builder = SnapshotBuilder(snapshot.copy())
+            for commit_id in reversed(chain):
+                made = commit(repo, commit_id)
+                tree_id = root_tree_id(repo, commit_id, self.layout)
+                builder.touched = {}
+                files = changed_files(repo, builder.snapshot.tree_id, tree_id, self.layout)
+                apply_changes(repo, builder, files, self._cache)
+                builder.snapshot.tree_id = tree_id
+                timeline.append(commit_id, made.commit_time, builder.changes())
+            self._state = HeadState(
+                tip, timeline.resource_version, builder.snapshot, dict(timeline.meta), epoch
+            )
+            state = self._state
+        for listener in list(self._listeners):
+            listener(state)
+
+    # ---- reads -----------------------------------------------------------------
+
+    def get(self, key: ObjectKey, revision: str | None = None) -> StoredObject:
+        snapshot, meta, _ = self._view(revision)
+        entry = snapshot.get(key)
+        if entry is None:
+            raise NotFound(f"{key} not found")
+        return _stored(entry, meta)
+
+    def list_objects(self, namespace: str | None = None, revision: str | None = None) -> ObjectList:
+        snapshot, meta, state_rv = self._view(revision)
+        commit_id = revision or self._state.commit_id
+        items = [_stored(e, meta) for e in snapshot.entries(namespace)]
+        return ObjectList(items, state_rv, commit_id)
+
+    def problems(self, revision: str | None = None) -> list[Problem]:
+        return self._view(revision)[0].problems
+
+    def watch_events(self, since_rv: str) -> tuple[list[WatchEvent], HeadState]:
+        """Every object change after `since_rv` up to the tip, in order (Expired if unknown)."""
+        state = self._state
+        with self._lock:
+            pairs = self._timeline.changes_since(since_rv)
+        events = []
+        for step, change in pairs:
+            entry = change.after or change.before
+            if entry is None or change.meta is None:
+                continue  # older than the window: changes_since already refused that
+            events.append(
+                WatchEvent(
+                    change.type, _stored(entry, {change.key: change.meta}), step.resource_version
+                )
+            )
+        return events, state
+
+    def commit_of(self, resource_version: str) -> str | None:
+        with self._lock:
+            position = self._timeline.position(resource_version)
+            return self._timeline.steps[position].commit_id if position >= 0 else None
+
+    def _view(self, revision: str | None) -> tuple[Snapshot, dict[ObjectKey, ObjectMeta], str]:
+        state = self._state
+        if revision is None or revision == state.commit_id:
+            return state.snapshot, state.meta, state.resource_version
+        with self._lock:
+            position = self._timeline.position_of_commit.get(revision)
+            if position is None:
+                raise NotFound(f"revision {revision} is not on branch {self.branch_ref}")
+            step = self._timeline.steps[position]
+            repo = self._repo()
+            tree_id = root_tree_id(repo, revision, self.layout)
+            snapshot = self._old_snapshots.get(tree_id)
+            if snapshot is None:
+                snapshot = build_snapshot(repo, tree_id, self.layout, self._cache)
+                _remember(self._old_snapshots, tree_id, snapshot)
+            meta = self._old_meta.get(revision)
+            if meta is None:
+                meta = meta_at(self._timeline.steps, position)
+                _remember(self._old_meta, revision, meta)
+            return snapshot, meta, step.resource_version
+
+    # ---- writes ----------------------------------------------------------------
+
+    def create(
+        self,
+        obj: dict[str, Any],
+        who: Requester,
+        *,
+        namespace: str | None = None,
+        message: str | None = None,
+        **kwargs: Any,
+    ) -> WriteResult:
+        return self.apply([Put(obj, namespace, "create")], who, message=message, **kwargs)
+
+    def update(
+        self,
+        obj: dict[str, Any],
+        who: Requester,
+        *,
+        namespace: str | None = None,
+        expect_rv: str | None = None,
+        message: str | None = None,
+        **kwargs: Any,
+    ) -> WriteResult:
+        return self.apply(
+            [Put(obj, namespace, "update", expect_rv)], who, message=message, **kwargs
+        )
+
+    def delete(
+        self,
+        key: ObjectKey,
+        who: Requester,
+        *,
+        expect_rv: str | None = None,
+        message: str | None = None,
+        **kwargs: Any,
+    ) -> WriteResult:
+        return self.apply([Delete(key, expect_rv)], who, message=message, **kwargs)
+
+    def apply(
+        self,
+        operations: Sequence[Operation],
+        who: Requester,
+        *,
+        message: str | None = None,
+        request_id: str | None = None,
+        trailers: dict[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> WriteResult:
+        """Make every operation in one commit, or none of them."""
+        keyed = self._keyed(operations)
+        with self._write_lock:
+            for attempt in range(_MAX_ATTEMPTS):
+                state = self.refresh()
+                tree_id, changed = self._prepare(state, keyed)
+                if dry_run or tree_id is None:
+                    return self._unwritten(state, keyed, dry_run)
+                subject = message or _default_message(keyed, state.snapshot)
+                text = _commit_message(subject, who, request_id, trailers)
+                commit_id = self._commit(state, tree_id, text, who)
+                if commit_id is not None:
+                    self._sync_worktree(state.commit_id, commit_id, changed)
+                    self._advance(commit_id)
+                    return self._written(commit_id, keyed)
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter only
+        raise Conflict(
+            f"branch {self.branch_ref} kept moving; gave up after {_MAX_ATTEMPTS} attempts"
+        )
+
+    def _keyed(self, operations: Sequence[Operation]) -> list[tuple[ObjectKey, Operation]]:
+        keyed: list[tuple[ObjectKey, Operation]] = []
+        seen: set[ObjectKey] = set()
+        for op in operations:
+            key = (
+                op.key
+                if isinstance(op, Delete)
+                else key_of(op.obj, op.namespace, self.cluster_kinds)
+            )
+            if key in seen:
+                raise Invalid(f"{key} appears more than once in one change")
+            seen.add(key)
+            keyed.append((key, op))
+        if not keyed:
+            raise Invalid("a change must hold at least one operation")
+        return keyed
+
+    def _prepare(
+        self, state: HeadState, keyed: list[tuple[ObjectKey, Operation]]
+    ) -> tuple[str | None, list[str]]:
+        """Check every precondition and build the new tree (None when nothing changes)."""
+        snapshot = state.snapshot
+        edits: dict[str, FileEdit] = {}
+
+        def edit(path: str) -> FileEdit:
+            if path not in edits:
+                known = snapshot.files.get(path)
+                edits[path] = (
+                    FileEdit(known[1].segments, known[1].is_json)
+                    if known
+                    else FileEdit(is_json=path.endswith(".json"))
+                )
+            return edits[path]
+
+        for key, op in keyed:
+            existing = snapshot.get(key)
+            _check(key, op, existing, state.meta.get(key))
+            if isinstance(op, Delete):
+                for entry in snapshot.declarations.get(key, []):
+                    edit(entry.path).remove(entry.decl.segment, entry.decl.item, entry.obj)
+            elif existing is not None:
+                edit(existing.path).replace(
+                    existing.decl.segment,
+                    existing.decl.item,
+                    _as_declared(op.obj, existing),
+                    existing.obj,
+                )
+            else:
+                path = op.path or self.layout.path_for(key)
+                if self.layout.under_root(path) is None or not self.layout.holds_objects(path):
+                    raise Invalid(f"{key}: path {path!r} is not below the repository root")
+                edit(path).append(op.obj, op.text)
+        repo = self._repo()
+        blobs: dict[str, str | None] = {}
+        for path, file_edit in edits.items():
+            text = file_edit.render()
+            known = snapshot.files.get(path)
+            new_blob = str(repo.create_blob(text.encode())) if text is not None else None
+            if known is None or known[0] != new_blob:
+                blobs[path] = new_blob
+        if not blobs:
+            return None, []
+        base = repo[state.commit_id].peel(pygit2.Tree) if state.commit_id else None
+        return _write_tree(repo, base, blobs), sorted(blobs)
+
+    def _commit(self, state: HeadState, tree_id: str, message: str, who: Requester) -> str | None:
+        """Create the commit and move the branch to it if nobody else moved it first."""
+        repo = self._repo()
+        now = int(time.time())
+        parents = [state.commit_id] if state.commit_id else []
+        commit_id = repo.create_commit(
+            None,
+            self.identity.author(who, now),
+            self.identity.committer(now),
+            message,
+            tree_id,
+            parents,
+        )
+        try:
+            if state.commit_id is None:
+                repo.references.create(self.branch_ref, commit_id, force=False)
+            else:
+                ref = repo.references.get(self.branch_ref)
+                if ref is None or str(ref.target) != state.commit_id:
+                    return None
+                # set_target checks the ref still holds the value read above (libgit2 CAS).
+                ref.set_target(commit_id, f"gitplane: {message.splitlines()[0]}")
+        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError) as exc:
+            log.debug("branch moved during a write (%s); retrying", exc)
+            return None
+        except OSError as exc:
+            if "lock" not in str(exc):
+                raise Unavailable(f"cannot update branch {self.branch_ref}: {exc}") from exc
+            log.debug("branch is locked by another writer (%s); retrying", exc)
+            return None
+        return str(commit_id)
+
+    def _sync_worktree(self, old: str | None, new: str, paths: list[str]) -> None:
+        """In a checkout of this branch, update the files the person has not touched.
+
+        A file whose working copy or index entry differs from the old commit is left
+        alone (git status will show it), so local edits are never overwritten.
+        """
+        if self.bare:
+            return
+        repo = self._repo()
+        try:
+            if repo.references["HEAD"].target != self.branch_ref:
+                return  # another branch is checked out
+            workdir = Path(repo.workdir)
+            index = repo.index
+            index.read()
+            old_tree = repo[old].peel(pygit2.Tree) if old else None
+            new_tree = repo[new].peel(pygit2.Tree)
+            for path in paths:
+                old_blob = _blob_at(old_tree, path)
+                new_blob = _blob_at(new_tree, path)
+                file = workdir / path
+                current = file.read_bytes() if file.is_file() else None
+                expected = blob_data(repo, old_blob) if old_blob else None
+                staged = str(index[path].id) if path in index else None
+                if current != expected or staged != old_blob:
+                    log.info("%s has local changes; left as it is", path)
+                    continue
+                if new_blob is None:
+                    file.unlink(missing_ok=True)
+                    index.remove(path)
+                    _remove_empty_dirs(file.parent, workdir)
+                else:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = file.with_name(f".{file.name}.gitplane-tmp")
+                    tmp.write_bytes(blob_data(repo, new_blob))
+                    tmp.replace(file)
+                    index.add(path)
+            index.write()
+        except (pygit2.GitError, OSError, KeyError) as exc:
+            log.warning("commit %s made; the working tree was not updated: %s", new[:12], exc)
+
+    def _written(self, commit_id: str, keyed: list[tuple[ObjectKey, Operation]]) -> WriteResult:
+        state = self._state
+        objects = {}
+        for key, _ in keyed:
+            entry = state.snapshot.get(key)
+            objects[key] = _stored(entry, state.meta) if entry is not None else None
+        return WriteResult(commit_id, state.resource_version, objects)
+
+    def _unwritten(
+        self, state: HeadState, keyed: list[tuple[ObjectKey, Operation]], dry_run: bool
+    ) -> WriteResult:
+        """What a dry run (or a write that changes nothing) would leave."""
+        objects: dict[ObjectKey, StoredObject | None] = {}
+        for key, op in keyed:
+            entry = state.snapshot.get(key)
+            meta = state.meta.get(key)
+            if isinstance(op, Delete):
+                objects[key] = None
+            elif entry is not None and meta is not None and not dry_run:
+                objects[key] = _stored(entry, state.meta)
+            else:
+                path = entry.path if entry else (op.path or self.layout.path_for(key))
+                objects[key] = StoredObject(
+                    key,
+                    op.obj,
+                    path,
+                    meta.resource_version if meta else "",
+                    meta.uid if meta else "",
+                    meta.created_at if meta else int(time.time()),
+                    meta.commit_id if meta else "",
+                )
+        return WriteResult(None, state.resource_version, objects, dry_run)
+
+
+def _check(key: ObjectKey, op: Operation, existing: Entry | None, meta: ObjectMeta | None) -> None:
+    if isinstance(op, Put) and op.mode == "create" and existing is not None:
+        raise AlreadyExists(f"{key} already exists")
+    if existing is None and (isinstance(op, Delete) or op.mode == "update"):
+        raise NotFound(f"{key} not found")
+    if op.expect_rv and meta is not None and op.expect_rv != meta.resource_version:
+        raise Conflict(
+            f"{key} has been modified (resourceVersion {meta.resource_version}, expected"
+            f" {op.expect_rv}); apply your changes to the latest version and try again",
+            (str(key),),
+        )
+
+
+def _as_declared(obj: dict[str, Any], existing: Entry) -> dict[str, Any]:
+    """Keep a file's habit of leaving the namespace to its directory."""
+    old_meta = existing.obj.get("metadata") or {}
+    new_meta = obj.get("metadata")
+    if "namespace" in old_meta or not isinstance(new_meta, dict) or "namespace" not in new_meta:
+        return obj
+    if new_meta["namespace"] != existing.key.namespace:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in new_meta.items() if k != "namespace"}}
+
+
+def _stored(entry: Entry, meta: dict[ObjectKey, ObjectMeta]) -> StoredObject:
+    info = meta.get(entry.key)
+    if info is None:  # only while history is being caught up; never published that way
+        return StoredObject(entry.key, entry.obj, entry.path, "", "", 0, "", entry.decl.line)
+    return StoredObject(
+        entry.key,
+        entry.obj,
+        entry.path,
+        info.resource_version,
+        info.uid,
+        info.created_at,
+        info.commit_id,
+        entry.decl.line,
+    )
+
+
+def _blob_at(tree: Any, path: str) -> str | None:
+    if tree is None:
+        return None
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    return str(entry.id) if entry.type_str == "blob" else None
+
+
+def _remove_empty_dirs(directory: Path, stop: Path) -> None:
+    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
+def _write_tree(repo: pygit2.Repository, base: Any, changes: dict[str, str | None]) -> str:
+    """A tree equal to `base` but for `changes` (path -> blob id, None = remove)."""
+    by_dir: dict[str, dict[str, str | None]] = {}
+    files: dict[str, str | None] = {}
+    for path, blob in changes.items():
+        head, _, rest = path.partition("/")
+        if rest:
+            by_dir.setdefault(head, {})[rest] = blob
+        else:
+            files[head] = blob
+    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    for name, blob in files.items():
+        existing = builder.get(name)
+        if blob is None:
+            if existing is not None:
+                builder.remove(name)
+        else:
+            mode = (
+                existing.filemode
+                if existing is not None and existing.type_str == "blob"
+                else pygit2.GIT_FILEMODE_BLOB
+            )
+            builder.insert(name, blob, mode)
+    for name, sub_changes in by_dir.items():
+        existing = builder.get(name)
+        sub_base = (
+            repo[existing.id] if existing is not None and existing.type_str == "tree" else None
+        )
+        sub_tree = _write_tree(repo, sub_base, sub_changes)
+        if len(tree(repo, sub_tree)) == 0:
+            if existing is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, sub_tree, pygit2.GIT_FILEMODE_TREE)
+    return str(builder.write())
+
+
+def _branch_ref(repo: pygit2.Repository, branch: str | None) -> str:
+    if branch:
+        return branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+    head = repo.references.get("HEAD")
+    target = head.target if head is not None else None
+    if isinstance(target, str) and target.startswith("refs/heads/"):
+        return target
+    return "refs/heads/main"
+
+
+def _default_message(keyed: list[tuple[ObjectKey, Operation]], snapshot: Snapshot) -> str:
+    """`update apps/v1 Deployment shop/web`, or a summary for several objects."""
+    if len(keyed) == 1:
+        key, op = keyed[0]
+        if isinstance(op, Delete):
+            entry = snapshot.get(key)
+            api_version = entry.obj.get("apiVersion", key.group) if entry else key.group
+            return f"delete {api_version} {key.kind} {_where(key)}"
+        existing = snapshot.get(key) is not None
+        verb = op.mode if op.mode != "apply" else ("update" if existing else "create")
+        return f"{verb} {op.obj.get('apiVersion', '')} {key.kind} {_where(key)}"
+    namespaces = sorted({k.namespace or "(cluster)" for k, _ in keyed})
+    return f"apply {len(keyed)} changes in {', '.join(namespaces)}"
+
+
+def _where(key: ObjectKey) -> str:
+    return f"{key.namespace}/{key.name}" if key.namespace else key.name
+
+
+def _commit_message(
+    message: str, who: Requester, request_id: str | None, extra: dict[str, str] | None
+) -> str:
+    lines = [line.rstrip() for line in message.strip().splitlines()] or ["gitplane change"]
+    trailers = {"Gitplane-User": who.username}
+    if who.groups:
+        trailers["Gitplane-Groups"] = ", ".join(who.groups)
+    if request_id:
+        trailers["Gitplane-Request-Id"] = request_id
+    trailers.update(extra or {})
+    block = "\n".join(f"{k}: {v.replace(chr(10), ' ')}" for k, v in trailers.items())
+    return "\n".join(lines) + "\n\n" + block + "\n"
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int = 8) -> None:
+    cache[key] = value
+    if len(cache) > size:
+        cache.popitem(last=False)
