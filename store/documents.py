@@ -31,6 +31,25 @@ class KubeLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """
 
 
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar -> resolved tag; keys and values repeat a lot
+
+
+def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+    # The composer asks for every node; resolving each plain scalar afresh (a regex per
+    # candidate type) is the slowest part of a load, so answers are remembered.
+    if kind is yaml.ScalarNode:
+        if not implicit[0]:
+            return "tag:yaml.org,2002:str"  # quoted: always a string
+        tag = _PLAIN_TAGS.get(value)
+        if tag is None:
+            tag = str(_BaseLoader.resolve(self, kind, value, implicit))  # type: ignore[no-untyped-call]
+            if len(_PLAIN_TAGS) < 200_000 and len(value) < 256:
+                _PLAIN_TAGS[value] = tag
+        return tag
+    return "tag:yaml.org,2002:map" if kind is yaml.MappingNode else "tag:yaml.org,2002:seq"
+
+
+KubeLoader.resolve = _resolve
 KubeLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
@@ -79,7 +98,64 @@ def is_blank(segment: str) -> bool:
 
 
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=KubeLoader)  # noqa: S506 - KubeLoader is a safe loader
+    """One YAML document as plain data, about twice as fast as `yaml.load`.
+
+    PyYAML's constructor spends most of a load in generic Python dispatch. Here the C
+    parser composes the node tree and plain maps, lists and strings are built directly;
+    every other tag goes to PyYAML's own (safe) constructor, so results are the same.
+    """
+    loader = KubeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _build(loader, node, {}, set())
+    finally:
+        loader.dispose()
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _build(loader: Any, node: yaml.Node, built: dict[int, Any], building: set[int]) -> Any:
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        if tag == _STR:
+            return node.value
+        return loader.construct_object(node, deep=True)
+    ident = id(node)
+    if ident in built:  # an alias: share the object, as PyYAML does (no exponential copies)
+        return built[ident]
+    if ident in building:
+        raise yaml.constructor.ConstructorError(
+            None, None, "recursive alias: a node contains itself", node.start_mark
+        )
+    building.add(ident)
+    try:
+        if isinstance(node, yaml.MappingNode) and tag == _MAP:
+            if any(key.tag == _MERGE for key, _ in node.value):
+                result: Any = loader.construct_object(node, deep=True)  # `<<` merge keys
+            else:
+                result = {}
+                for key_node, value_node in node.value:
+                    key = _build(loader, key_node, built, building)
+                    if not isinstance(key, (str, int, float, bool)) and key is not None:
+                        raise yaml.constructor.ConstructorError(
+                            None,
+                            None,
+                            "found an unhashable or complex mapping key",
+                            key_node.start_mark,
+                        )
+                    result[key] = _build(loader, value_node, built, building)
+        elif isinstance(node, yaml.SequenceNode) and tag == _SEQ:
+            result = [_build(loader, item, built, building) for item in node.value]
+        else:
+            result = loader.construct_object(node, deep=True)
+    finally:
+        building.discard(ident)
+    built[ident] = result
+    return result
 
 
 def parse_file(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from store.keys import ObjectKey
 
@@ -17,11 +17,11 @@ class Requester:
     uid: str = ""
 
 
-@dataclass(frozen=True)
-class StoredObject:
+class StoredObject(NamedTuple):
     """An object as Git declares it, with what history says about it.
 
-    `obj` is shared with the store's caches: read it, never change it.
+    `obj` is shared with the store's caches: read it, never change it. (A NamedTuple
+    because reads build one per object served; it is the cheapest immutable record.)
     """
 
     key: ObjectKey

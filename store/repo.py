@@ -9,19 +9,22 @@ on the new tip (preconditions checked again) and retried.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import random
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pygit2
 
+from store.cow import TwoLevel
 from store.errors import AlreadyExists, Conflict, Invalid, NotFound, Problem, Unavailable
 from store.gitobjects import blob_data, commit, tree
 from store.keys import ObjectKey, key_of
@@ -46,7 +49,7 @@ from store.snapshot import (
     changed_files,
     root_tree_id,
 )
-from store.timeline import EMPTY_RV, ObjectMeta, Timeline, meta_at
+from store.timeline import EMPTY_RV, MetaIndex, ObjectMeta, Timeline, meta_at
 from store.yamledit import FileEdit
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,7 @@ class HeadState:
     commit_id: str | None
     resource_version: str
     snapshot: Snapshot
-    meta: dict[ObjectKey, ObjectMeta]
+    meta: MetaIndex
     epoch: int  # goes up each time history was found rewritten
 
 
@@ -93,6 +96,7 @@ class GitStore:
         cluster_kinds: Iterable[tuple[str, str]] = (),
         watch_window: int = 1000,
         parse_cache_size: int = 100_000,
+        persist_parse_cache: bool = True,
     ) -> None:
         self.path = str(path)
         self.layout = layout or Layout()
@@ -105,10 +109,18 @@ class GitStore:
         self._lock = threading.RLock()  # guards the timeline, caches and publishing
         self._write_lock = threading.Lock()  # one writer at a time in this process
         self._cache = ParseCache(self.layout, self.cluster_kinds, parse_cache_size)
+        # Parsed files are kept beside the repository's own data for the next process.
+        self._cache_file = (
+            Path(repo.path) / "gitplane" / "parse-cache" if persist_parse_cache else None
+        )
+        self._saved_at_parses = 0
+        if self._cache_file is not None:
+            with _cyclic_gc_paused():
+                self._cache.load(self._cache_file)
         self._timeline = Timeline(watch_window)
         self._old_snapshots: OrderedDict[str | None, Snapshot] = OrderedDict()
-        self._old_meta: OrderedDict[str, dict[ObjectKey, ObjectMeta]] = OrderedDict()
-        self._state = HeadState(None, EMPTY_RV, Snapshot(None), {}, 0)
+        self._old_meta: OrderedDict[str, MetaIndex] = OrderedDict()
+        self._state = HeadState(None, EMPTY_RV, Snapshot(None), TwoLevel(), 0)
         self._listeners: list[Any] = []
         self.refresh()
 
@@ -155,7 +167,7 @@ class GitStore:
         return str(ref.resolve().target) if ref is not None else None
 
     def _advance(self, tip: str | None) -> None:
-        with self._lock:
+        with self._lock, _cyclic_gc_paused():
             if tip == self._timeline.tip:
                 return
             repo = self._repo()
@@ -187,11 +199,28 @@ class GitStore:
                 builder.snapshot.tree_id = tree_id
                 timeline.append(commit_id, made.commit_time, builder.changes())
             self._state = HeadState(
-                tip, timeline.resource_version, builder.snapshot, dict(timeline.meta), epoch
+                tip, timeline.resource_version, builder.snapshot, timeline.meta.copy(), epoch
             )
             state = self._state
+            self._maybe_save_cache()
         for listener in list(self._listeners):
             listener(state)
+
+    def _maybe_save_cache(self) -> None:
+        """Save parsed files once many new ones were parsed (a cold start, a big merge)."""
+        if self._cache.parses - self._saved_at_parses >= 500:
+            self.save_parse_cache()
+
+    def save_parse_cache(self) -> None:
+        """Keep what was parsed for the next process that opens this repository."""
+        if self._cache_file is None:
+            return
+        try:
+            self._cache.save(self._cache_file)
+            self._saved_at_parses = self._cache.parses
+        except OSError as exc:  # a read-only repository still serves
+            log.info("parse cache not saved: %s", exc)
+            self._cache_file = None
 
     # ---- reads -----------------------------------------------------------------
 
@@ -200,12 +229,12 @@ class GitStore:
         entry = snapshot.get(key)
         if entry is None:
             raise NotFound(f"{key} not found")
-        return _stored(entry, meta)
+        return _stored(entry, _meta(meta, key))
 
     def list_objects(self, namespace: str | None = None, revision: str | None = None) -> ObjectList:
         snapshot, meta, state_rv = self._view(revision)
         commit_id = revision or self._state.commit_id
-        items = [_stored(e, meta) for e in snapshot.entries(namespace)]
+        items = [_stored(e, _meta(meta, e.key)) for e in snapshot.entries(namespace)]
         return ObjectList(items, state_rv, commit_id)
 
     def problems(self, revision: str | None = None) -> list[Problem]:
@@ -222,9 +251,7 @@ class GitStore:
             if entry is None or change.meta is None:
                 continue  # older than the window: changes_since already refused that
             events.append(
-                WatchEvent(
-                    change.type, _stored(entry, {change.key: change.meta}), step.resource_version
-                )
+                WatchEvent(change.type, _stored(entry, change.meta), step.resource_version)
             )
         return events, state
 
@@ -233,7 +260,7 @@ class GitStore:
             position = self._timeline.position(resource_version)
             return self._timeline.steps[position].commit_id if position >= 0 else None
 
-    def _view(self, revision: str | None) -> tuple[Snapshot, dict[ObjectKey, ObjectMeta], str]:
+    def _view(self, revision: str | None) -> tuple[Snapshot, MetaIndex, str]:
         state = self._state
         if revision is None or revision == state.commit_id:
             return state.snapshot, state.meta, state.resource_version
@@ -348,7 +375,7 @@ class GitStore:
 
         def edit(path: str) -> FileEdit:
             if path not in edits:
-                known = snapshot.files.get(path)
+                known = snapshot.file(path)
                 edits[path] = (
                     FileEdit(known[1].segments, known[1].is_json)
                     if known
@@ -358,9 +385,9 @@ class GitStore:
 
         for key, op in keyed:
             existing = snapshot.get(key)
-            _check(key, op, existing, state.meta.get(key))
+            _check(key, op, existing, state.meta.get(key.namespace, key))
             if isinstance(op, Delete):
-                for entry in snapshot.declarations.get(key, []):
+                for entry in snapshot.declarations_of(key):
                     edit(entry.path).remove(entry.decl.segment, entry.decl.item, entry.obj)
             elif existing is not None:
                 edit(existing.path).replace(
@@ -378,7 +405,7 @@ class GitStore:
         blobs: dict[str, str | None] = {}
         for path, file_edit in edits.items():
             text = file_edit.render()
-            known = snapshot.files.get(path)
+            known = snapshot.file(path)
             new_blob = str(repo.create_blob(text.encode())) if text is not None else None
             if known is None or known[0] != new_blob:
                 blobs[path] = new_blob
@@ -465,7 +492,7 @@ class GitStore:
         objects = {}
         for key, _ in keyed:
             entry = state.snapshot.get(key)
-            objects[key] = _stored(entry, state.meta) if entry is not None else None
+            objects[key] = _stored(entry, _meta(state.meta, key)) if entry is not None else None
         return WriteResult(commit_id, state.resource_version, objects)
 
     def _unwritten(
@@ -475,11 +502,11 @@ class GitStore:
         objects: dict[ObjectKey, StoredObject | None] = {}
         for key, op in keyed:
             entry = state.snapshot.get(key)
-            meta = state.meta.get(key)
+            meta = state.meta.get(key.namespace, key)
             if isinstance(op, Delete):
                 objects[key] = None
             elif entry is not None and meta is not None and not dry_run:
-                objects[key] = _stored(entry, state.meta)
+                objects[key] = _stored(entry, meta)
             else:
                 path = entry.path if entry else (op.path or self.layout.path_for(key))
                 objects[key] = StoredObject(
@@ -492,6 +519,22 @@ class GitStore:
                     meta.commit_id if meta else "",
                 )
         return WriteResult(None, state.resource_version, objects, dry_run)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Building a snapshot allocates ~100 objects per declared object, none in cycles.
+
+    Left on, the cyclic collector runs over and over during a cold build and doubles its
+    time; it runs once afterwards instead.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check(key: ObjectKey, op: Operation, existing: Entry | None, meta: ObjectMeta | None) -> None:
@@ -518,8 +561,11 @@ def _as_declared(obj: dict[str, Any], existing: Entry) -> dict[str, Any]:
     return {**obj, "metadata": {k: v for k, v in new_meta.items() if k != "namespace"}}
 
 
-def _stored(entry: Entry, meta: dict[ObjectKey, ObjectMeta]) -> StoredObject:
-    info = meta.get(entry.key)
+def _meta(index: MetaIndex, key: ObjectKey) -> ObjectMeta | None:
+    return index.get(key.namespace, key)
+
+
+def _stored(entry: Entry, info: ObjectMeta | None) -> StoredObject:
     if info is None:  # only while history is being caught up; never published that way
         return StoredObject(entry.key, entry.obj, entry.path, "", "", 0, "", entry.decl.line)
     return StoredObject(

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
+from store.cow import TwoLevel
 from store.errors import Expired, Invalid
 from store.keys import ObjectKey
 from store.snapshot import Entry
@@ -35,6 +36,9 @@ class ObjectMeta:
     created_rv: str
     created_at: int  # commit time, seconds since the epoch
     commit_id: str  # the commit that last changed it
+
+
+MetaIndex = TwoLevel[str, ObjectKey, ObjectMeta]  # namespace -> key -> meta
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class Timeline:
         self.steps: list[Step] = []
         self.position_of_commit: dict[str, int] = {}
         self.position_of_rv: dict[str, int] = {}
-        self.meta: dict[ObjectKey, ObjectMeta] = {}
+        self.meta: MetaIndex = TwoLevel()
         self.by_namespace: dict[str, list[int]] = {}
         self._window = watch_window
 
@@ -89,9 +93,9 @@ class Timeline:
             kind: ChangeType = (
                 "ADDED" if before is None else "DELETED" if after is None else "MODIFIED"
             )
-            previous = self.meta.get(key)
+            previous = self.meta.get(key.namespace, key)
             self._record_meta(key, kind, rv, commit_id, commit_time)
-            meta = previous if kind == "DELETED" else self.meta.get(key)
+            meta = previous if kind == "DELETED" else self.meta.get(key.namespace, key)
             step.changes.append(Change(kind, key, before, after, meta))
         step.namespaces = frozenset(c.key.namespace for c in step.changes)
         for namespace in step.namespaces:
@@ -106,19 +110,21 @@ class Timeline:
         self, key: ObjectKey, kind: ChangeType, rv: str, commit_id: str, commit_time: int
     ) -> None:
         if kind == "DELETED":
-            self.meta.pop(key, None)
+            self.meta.pop(key.namespace, key)
             return
-        known = self.meta.get(key)
+        known = self.meta.get(key.namespace, key)
         if kind == "ADDED" or known is None:
             uid = str(
                 uuid.uuid5(
                     _UID_NAMESPACE, f"{commit_id}/{key.group}/{key.kind}/{key.namespace}/{key.name}"
                 )
             )
-            self.meta[key] = ObjectMeta(uid, rv, rv, commit_time, commit_id)
+            self.meta.set(key.namespace, key, ObjectMeta(uid, rv, rv, commit_time, commit_id))
         else:
-            self.meta[key] = ObjectMeta(
-                known.uid, rv, known.created_rv, known.created_at, commit_id
+            self.meta.set(
+                key.namespace,
+                key,
+                ObjectMeta(known.uid, rv, known.created_rv, known.created_at, commit_id),
             )
 
     def _forget_old_entries(self, position: int) -> None:
@@ -161,7 +167,7 @@ class Timeline:
         self.meta = meta_at(self.steps, position)
 
 
-def meta_at(steps: list[Step], position: int) -> dict[ObjectKey, ObjectMeta]:
+def meta_at(steps: list[Step], position: int) -> MetaIndex:
     """Object metadata as it was at `position`, replayed from the light change records."""
     replay = Timeline(watch_window=0)
     for step in steps[: position + 1]:

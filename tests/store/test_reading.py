@@ -118,3 +118,18 @@ def test_layout_root_limits_what_is_read(repo_path: Path, git: GitRunner) -> Non
     paths = {o.path for o in store.list_objects().items}
     assert all(p.startswith("clusters/prod/") for p in paths)
     assert len(paths) == 6
+
+
+def test_parse_cache_on_disk_spares_the_next_process(repo_path: Path, git: GitRunner) -> None:
+    store = _realistic(repo_path, git)
+    store.save_parse_cache()
+    again = GitStore(repo_path)
+    assert again._cache.parses == 0
+    assert again.list_objects().items == store.list_objects().items
+    assert again.problems() == store.problems()
+    # A damaged cache file is ignored, never trusted.
+    cache_file = repo_path / ".git" / "gitplane" / "parse-cache"
+    cache_file.write_bytes(b"\x00garbage")
+    third = GitStore(repo_path)
+    assert third._cache.parses == len(FILES) - 2  # parsed again: all but README.md and kustomization
+    assert third.list_objects().items == store.list_objects().items

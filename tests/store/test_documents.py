@@ -1,0 +1,73 @@
+"""The fast YAML path must give exactly what PyYAML's own safe loader gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from store.documents import load_yaml, parse_file, split_segments
+from tests.store.realistic_repo import FILES
+
+
+class ReferenceLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, timestamps left as strings like Kubernetes does."""
+
+
+ReferenceLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+TRICKY = [
+    "mode: 0644\nenabled: yes\noff_value: off\nbig: 1_000\nhex: 0x1F\ninf: .inf\nnothing: ~\n",
+    "forced: !!str 5\ndate: 2024-01-01\nclock: 12:30\nblob: !!binary aGVsbG8=\nq: '0644'\ndq: \"yes\"\n",
+    "base: &b {x: 1, y: [1, 2]}\nother: *b\nmerged:\n  <<: *b\n  z: 3\n",
+    "- 1\n- [2, {a: b}]\n- !!float 3\n",
+    "x: 'quoted'\ny: \"dq\\n\"\nz: |\n  block\n  text\nw: >\n  folded\n  text\n",
+    "1: one\n2.5: x\nnull: n\ntrue: t\n",
+    "",
+    "# only a comment\n",
+]
+
+
+def _reference(text: str) -> Any:
+    return yaml.load(text, Loader=ReferenceLoader)
+
+
+@pytest.mark.parametrize("text", TRICKY + [s for t in FILES.values() for s in split_segments(t)])
+def test_fast_loader_matches_pyyaml(text: str) -> None:
+    try:
+        expected = _reference(text)
+    except yaml.YAMLError:
+        with pytest.raises(yaml.YAMLError):
+            load_yaml(text)
+        return
+    assert load_yaml(text) == expected
+
+
+def test_aliases_are_shared_not_copied_and_recursion_is_refused() -> None:
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
+    doc = load_yaml(laughs)  # 9**9 strings if copied; shared, it is instant
+    assert doc["i"][0] is doc["i"][1]
+    with pytest.raises(yaml.YAMLError, match="recursive alias"):
+        load_yaml("a: &x [*x]\n")
+
+
+def test_segments_join_back_to_the_file() -> None:
+    for text in [*FILES.values(), "a: 1\n---\n# c\nb: 2\n...\n---\nc: 3\n", "---\n", "x"]:
+        assert "".join(split_segments(text)) == text
+
+
+def test_non_utf8_and_non_mapping_documents_are_problems() -> None:
+    parsed = parse_file("ns/a.yaml", b"\xff\xfe", "ns")
+    assert parsed.problems[0].message.startswith("not UTF-8")
+    parsed = parse_file("ns/b.yaml", b"- just\n- a list\n---\nkind: Thing\n", "ns")
+    assert [p.message.split(",")[0] for p in parsed.problems] == [
+        "document is not a mapping",
+        "not a valid Kubernetes object: apiVersion: Required value; metadata: Required value;"
+        " metadata.name: Required value",
+    ]
