@@ -46,6 +46,17 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--root", default="", help="directory of desired state in the repo")
         return p
 
+    p = command(
+        "up", "run the API server on 127.0.0.1 over a local Git repository", _up, repo=False
+    )
+    p.add_argument("--dir", default="gitplane-up", help="state directory (repo, pki, kubeconfig)")
+    p.add_argument(
+        "--repo", help="serve this existing repository (bare or not) instead of DIR/repo"
+    )
+    p.add_argument("--branch", help="branch to serve (default: the repository's current one)")
+    p.add_argument("--api-port", type=int, default=8443, help="0 picks a free port")
+    p.add_argument("--webhook-port", type=int, default=9443, help="0 picks a free port")
+    p.add_argument("--quiet", action="store_true", help="no access log")
     p = command("demo", "show the store at work on a fresh local repository", _demo, repo=False)
     p.add_argument("--dir", default="gitplane-demo", help="where to create it")
     p = command("init", "create a repository for desired state", _init, repo=False)
@@ -86,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _open(args: argparse.Namespace) -> GitStore:
     return GitStore(args.repo, branch=args.branch, layout=Layout(root=args.root))
+
+
+def _up(args: argparse.Namespace) -> int:
+    from gitplane_cli import up  # noqa: PLC0415 - the server stack loads only for this command
+
+    return up.main(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -66,7 +66,7 @@ class AsyncStore:
     ) -> ObjectList:
         return await self._read(self.store.list_objects, namespace, revision)
 
-    async def watch_events(self, since_rv: str) -> tuple[list[WatchEvent], HeadState]:
+    async def watch_events(self, since_rv: str) -> tuple[list[WatchEvent], str]:
         return await self._read(self.store.watch_events, since_rv)
 
     async def revisions(

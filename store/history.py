@@ -181,6 +181,7 @@ class History:
         message: str | None = None,
         request_id: str | None = None,
         dry_run: bool = False,
+        trailers: dict[str, str] | None = None,
     ) -> WriteResult:
         """Undo what `revision` changed in `namespace`, as a new commit."""
         commit_id = self.resolve(revision)
@@ -212,6 +213,7 @@ class History:
                 TRAILER_OPERATION: "revert",
                 "Gitplane-Namespace": namespace,
                 "Gitplane-Reverts": commit_id,
+                **(trailers or {}),
             },
         )
 
@@ -224,6 +226,7 @@ class History:
         message: str | None = None,
         request_id: str | None = None,
         dry_run: bool = False,
+        trailers: dict[str, str] | None = None,
     ) -> WriteResult:
         """Make `namespace`'s desired state what it was at `revision`, as a new commit."""
         commit_id = self.resolve(revision)
@@ -250,6 +253,7 @@ class History:
                 TRAILER_OPERATION: "rollback",
                 "Gitplane-Namespace": namespace,
                 "Gitplane-Rollback-To": commit_id,
+                **(trailers or {}),
             },
         )
 

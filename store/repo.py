@@ -75,6 +75,14 @@ class CommitIdentity:
 
 
 @dataclass(frozen=True)
+class CommitInfo:
+    author: str
+    email: str
+    time: int
+    message: str
+
+
+@dataclass(frozen=True)
 class HeadState:
     """The branch tip as last seen: published whole, never changed."""
 
@@ -122,6 +130,7 @@ class GitStore:
         self._old_meta: OrderedDict[str, MetaIndex] = OrderedDict()
         self._state = HeadState(None, EMPTY_RV, Snapshot(None), TwoLevel(), 0)
         self._listeners: list[Any] = []
+        self._commit_infos: dict[str, CommitInfo] = {}
         self.refresh()
 
     @classmethod
@@ -240,20 +249,35 @@ class GitStore:
     def problems(self, revision: str | None = None) -> list[Problem]:
         return self._view(revision)[0].problems
 
-    def watch_events(self, since_rv: str) -> tuple[list[WatchEvent], HeadState]:
-        """Every object change after `since_rv` up to the tip, in order (Expired if unknown)."""
-        state = self._state
+    def watch_events(self, since_rv: str) -> tuple[list[WatchEvent], str]:
+        """Every object change after `since_rv`, in order, and the version they lead to.
+
+        Raises Expired for a version the branch no longer has (or too old to replay).
+        """
         with self._lock:
             pairs = self._timeline.changes_since(since_rv)
+            reached = self._timeline.resource_version
         events = []
         for step, change in pairs:
             entry = change.after or change.before
             if entry is None or change.meta is None:
                 continue  # older than the window: changes_since already refused that
-            events.append(
-                WatchEvent(change.type, _stored(entry, change.meta), step.resource_version)
-            )
-        return events, state
+            stored = _stored(entry, change.meta)
+            if change.type == "DELETED":  # the last state, at the version that deleted it
+                stored = stored._replace(resource_version=step.resource_version)
+            events.append(WatchEvent(change.type, stored, step.resource_version))
+        return events, reached
+
+    def commit_info(self, commit_id: str) -> CommitInfo:
+        """Author, time and message of a commit (remembered: commits never change)."""
+        info = self._commit_infos.get(commit_id)
+        if info is None:
+            made = commit(self._repo(), commit_id)
+            info = CommitInfo(made.author.name, made.author.email, made.commit_time, made.message)
+            if len(self._commit_infos) > 50_000:
+                self._commit_infos.clear()
+            self._commit_infos[commit_id] = info
+        return info
 
     def commit_of(self, resource_version: str) -> str | None:
         with self._lock:

@@ -47,7 +47,7 @@ def test_changes_since_are_ordered_without_gaps_or_duplicates(store: GitStore) -
     store.create(configmap("settings"), ALICE)
     store.update(deployment(replicas=3), ALICE)
     store.delete(CONFIG, ALICE)
-    events, state = store.watch_events(start)
+    events, reached = store.watch_events(start)
     assert [(e.type, e.object.key) for e in events] == [
         ("ADDED", WEB),
         ("ADDED", CONFIG),
@@ -56,8 +56,9 @@ def test_changes_since_are_ordered_without_gaps_or_duplicates(store: GitStore) -
     ]
     versions = [int(e.resource_version) for e in events]
     assert versions == sorted(versions) and len(set(versions)) == 4
-    assert events[-1].resource_version == state.resource_version
-    assert events[3].object.obj["kind"] == "ConfigMap"  # the deleted object's last state
+    assert events[-1].resource_version == reached == store.head.resource_version
+    assert events[3].object.obj["kind"] == "ConfigMap"  # the deleted object's last state ...
+    assert events[3].object.resource_version == events[3].resource_version  # ... at its deletion
     middle, _ = store.watch_events(events[1].resource_version)
     assert [(e.type, e.object.key) for e in middle] == [("MODIFIED", WEB), ("DELETED", CONFIG)]
 

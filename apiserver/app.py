@@ -1,0 +1,107 @@
+"""Wiring only: strategies per resource, middlewares, routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from apiserver import codec
+from apiserver.auth import Authenticator, authentication_middleware
+from apiserver.handlers import ResourceHandlers
+from apiserver.resources import info
+from apiserver.resources.base import Strategy
+from apiserver.resources.manifests import ManifestStrategy
+from apiserver.validation_hook import ObjectValidator
+from kube import status
+from store.aio import AsyncStore
+
+log = logging.getLogger(__name__)
+STORE_KEY = web.AppKey("store", AsyncStore)
+
+
+def build_strategies(
+    store: AsyncStore, validator: ObjectValidator | None = None
+) -> dict[str, Strategy]:
+    """The plain map from resource name to its storage, as the Kubernetes registry does it."""
+    return {
+        info.MANIFESTS.plural: ManifestStrategy(
+            store, info.MANIFESTS, cluster=False, validator=validator
+        ),
+        info.CLUSTER_MANIFESTS.plural: ManifestStrategy(
+            store, info.CLUSTER_MANIFESTS, cluster=True, validator=validator
+        ),
+    }
+
+
+def make_app(
+    store: AsyncStore,
+    *,
+    authenticate: Authenticator,
+    validator: ObjectValidator | None = None,
+    extra_routes: list[web.RouteDef] | None = None,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[status_middleware, authentication_middleware(authenticate)],
+        client_max_size=codec.MAX_BODY_BYTES + 1024,
+    )
+    app[STORE_KEY] = store
+    handlers = ResourceHandlers(build_strategies(store, validator))
+    app.add_routes([web.get(path, _ok) for path in ("/healthz", "/livez")])
+    app.add_routes([web.get("/readyz", _ready)])
+    app.add_routes(extra_routes or [])
+    app.add_routes(handlers.routes())
+
+    async def start_store(_: web.Application) -> None:
+        await store.start()
+
+    async def stop_store(_: web.Application) -> None:
+        await store.close()
+
+    app.on_startup.append(start_store)
+    app.on_cleanup.append(stop_store)
+    return app
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _ready(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    problems = store.head.snapshot  # the snapshot exists once the store has loaded the branch
+    return web.Response(
+        text="ok" if problems is not None else "loading", status=200 if problems else 503
+    )
+
+
+@web.middleware
+async def status_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every failure leaves as a Kubernetes Status; a bug is a 500, logged, never a traceback."""
+    try:
+        return await handler(request)
+    except status.ApiError as exc:
+        response = codec.respond(request, exc.status(), code=exc.code)
+        response.headers.update(exc.headers())
+        return response
+    except web.HTTPNotFound:
+        missing = status.NotFound(status.GroupResource("", ""), "")
+        body = {**missing.status(), "message": "the server could not find the requested resource"}
+        return codec.respond(request, body, code=404)
+    except web.HTTPMethodNotAllowed:
+        return codec.respond(
+            request,
+            status.MethodNotAllowed(status.GroupResource("", ""), request.method).status(),
+            code=405,
+        )
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        error = status.InternalError(
+            f"an internal error occurred ({type(exc).__name__}); see the server log"
+        )
+        return codec.respond(request, error.status(), code=500)

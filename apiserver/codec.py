@@ -1,0 +1,86 @@
+"""Request bodies in, response bodies out: JSON or YAML, size-limited, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kube import negotiation, status
+from store.documents import load_yaml
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
+JSON_TYPE = "application/json"
+YAML_TYPE = "application/yaml"
+
+
+async def read_object(request: web.Request, *, patch: bool = False) -> Any:
+    """The decoded body of a create, update or patch; 4xx Status errors otherwise."""
+    content_type = request.headers.get("Content-Type", JSON_TYPE)
+    media = negotiation.media_type_of(content_type)
+    if media == "application/cbor" or media.endswith("+cbor"):
+        raise status.UnsupportedMediaType.for_media_types([JSON_TYPE, YAML_TYPE])
+    if not patch and media not in (
+        JSON_TYPE,
+        YAML_TYPE,
+        "application/x-yaml",
+        "text/yaml",
+        "*/*",
+        "",
+    ):
+        raise status.UnsupportedMediaType.for_media_types([JSON_TYPE, YAML_TYPE])
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise status.RequestEntityTooLarge.over_limit(MAX_BODY_BYTES)
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise status.RequestEntityTooLarge.over_limit(MAX_BODY_BYTES)
+    if not raw.strip():
+        raise status.BadRequest("the request body is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise status.BadRequest("the request body is not UTF-8") from None
+    yaml_like = "yaml" in media
+    try:
+        return load_yaml(text) if yaml_like else json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise status.BadRequest(
+            "couldn't get version/kind; json parse error:"
+            f" {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise status.BadRequest(
+            f"error converting YAML to JSON: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def respond(
+    request: web.Request,
+    body: Any,
+    *,
+    code: int = 200,
+    warnings: list[str] | None = None,
+    output: negotiation.OutputFormat | None = None,
+) -> web.Response:
+    """Serialise `body` as the client asked (JSON unless it asked for YAML)."""
+    media = output.media_type if output else _wanted_media(request)
+    if media == YAML_TYPE:
+        text = yaml.safe_dump(body, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    else:
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    response = web.Response(text=text, status=code, content_type=media, charset=None)
+    for warning in warnings or []:
+        response.headers.add("Warning", warning_header(warning))
+    return response
+
+
+def warning_header(text: str) -> str:
+    """RFC 7234 warning as Kubernetes sends it: `299 - "text"`."""
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def _wanted_media(request: web.Request) -> str:
+    accept = request.headers.get("Accept", "")
+    return YAML_TYPE if "yaml" in accept and "json" not in accept else JSON_TYPE

@@ -1,0 +1,308 @@
+"""Manifest and ClusterManifest: each object Git declares, one resource per object.
+
+The name is `<lowercased kind>.<object name>`; `spec.object` is the object as Git
+declares it. Only `spec.object` is written to Git; everything else is derived.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from apiserver.context import RequestContext
+from apiserver.errors import to_api_error
+from apiserver.resources.base import JSONObject, ListResult, WatchItem, commit_message
+from apiserver.resources.info import GROUP, GROUP_VERSION, ResourceInfo
+from apiserver.validation_hook import ObjectValidator
+from apiserver.watching import store_watch
+from kube import status
+from kube.selectors import LabelSelector
+from kube.table import translate_timestamp_since
+from kube.watch import ListOptions
+from store import errors as store_errors
+from store.aio import AsyncStore
+from store.keys import ObjectKey, key_of
+from store.model import Delete, Put, Requester, StoredObject
+
+PATH_ANNOTATION = "gitplane.io/path"
+REVISION_ANNOTATION = "gitplane.io/revision"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def manifest_name(key: ObjectKey) -> str:
+    return f"{key.kind.lower()}.{key.name}"
+
+
+def timestamp(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ManifestStrategy:
+    def __init__(
+        self,
+        store: AsyncStore,
+        info: ResourceInfo,
+        *,
+        cluster: bool,
+        validator: ObjectValidator | None = None,
+    ) -> None:
+        self.store = store
+        self.info = info
+        self.cluster = cluster
+        self.validator = validator
+        self._names: OrderedDict[tuple[str | None, str], dict[str, ObjectKey]] = OrderedDict()
+
+    # ---- reading ----------------------------------------------------------------------
+
+    async def get(self, ctx: RequestContext, namespace: str, name: str) -> JSONObject:
+        stored = await self.store.get(self._find(namespace, name))
+        return self.to_api(stored, with_last_applied=True)
+
+    async def list_objects(
+        self, ctx: RequestContext, namespace: str | None, options: ListOptions
+    ) -> ListResult:
+        revision, start_after = self._decode_continue(options.continue_token)
+        scope = "" if self.cluster else namespace
+        try:
+            listed = await self.store.list_objects(scope, revision)
+        except store_errors.NotFound:
+            raise status.Expired(
+                "The provided continue parameter is too old to display a consistent list result."
+                " You can start a new list without the continue parameter."
+            ) from None
+        rows = sorted(
+            (s.key.namespace, manifest_name(s.key), s)
+            for s in listed.items
+            if self._in_scope(s.key)
+        )
+        matching = [
+            s
+            for ns, name, s in rows
+            if (ns, name) > start_after and self._selected(s, name, options.label_selector, options)
+        ]
+        page = matching[: options.limit] if options.limit > 0 else matching
+        token = ""
+        remaining = None
+        if options.limit > 0 and len(matching) > options.limit:
+            last = page[-1]
+            token = _encode_continue(listed.commit_id, last.key.namespace, manifest_name(last.key))
+            remaining = len(matching) - len(page)
+        return ListResult([self.to_api(s) for s in page], listed.resource_version, token, remaining)
+
+    def watch(
+        self, ctx: RequestContext, namespace: str | None, options: ListOptions
+    ) -> AsyncIterator[WatchItem]:
+        def convert(stored: StoredObject) -> JSONObject | None:
+            if not self._in_scope(stored.key) or (namespace and stored.key.namespace != namespace):
+                return None
+            if not self._selected(
+                stored, manifest_name(stored.key), options.label_selector, options
+            ):
+                return None
+            return self.to_api(stored)
+
+        return store_watch(
+            self.store,
+            options,
+            convert,
+            lambda: self.list_objects(ctx, namespace, _no_limit(options)),
+        )
+
+    def table_row(self, obj: JSONObject) -> list[object]:
+        declared = obj["spec"]["object"]
+        state = obj.get("status", {})
+        return [
+            obj["metadata"]["name"],
+            declared.get("kind", ""),
+            declared.get("apiVersion", ""),
+            state.get("revision", "")[:7],
+            translate_timestamp_since(obj["metadata"].get("creationTimestamp")),
+            state.get("path", ""),
+            state.get("author", ""),
+        ]
+
+    # ---- writing ----------------------------------------------------------------------
+
+    async def create(self, ctx: RequestContext, namespace: str, obj: JSONObject) -> JSONObject:
+        key, declared = self._declared(namespace, obj, obj.get("metadata", {}).get("name") or "")
+        put = Put(declared, "" if self.cluster else namespace, "create")
+        return await self._write(ctx, key, put, obj)
+
+    async def update(
+        self, ctx: RequestContext, namespace: str, name: str, obj: JSONObject, expect_rv: str | None
+    ) -> JSONObject:
+        key, declared = self._declared(namespace, obj, name)
+        put = Put(declared, "" if self.cluster else namespace, "update", expect_rv)
+        return await self._write(ctx, key, put, obj)
+
+    async def delete(
+        self, ctx: RequestContext, namespace: str, name: str, expect_rv: str | None
+    ) -> JSONObject:
+        key = self._find(namespace, name)
+        last = self.to_api(await self.store.get(key))
+        await self._write(ctx, key, Delete(key, expect_rv), {})
+        return last
+
+    async def _write(
+        self, ctx: RequestContext, key: ObjectKey, op: Put | Delete, submitted: JSONObject
+    ) -> JSONObject:
+        who = Requester(ctx.user.username, ctx.user.groups, ctx.user.uid)
+        try:
+            result = await self.store.apply(
+                [op],
+                who,
+                message=commit_message(submitted),
+                request_id=ctx.request_id,
+                dry_run=ctx.dry_run,
+            )
+        except store_errors.StoreError as exc:
+            raise to_api_error(exc, self.info.plural, self.info.kind, manifest_name(key)) from None
+        stored = result.objects.get(key)
+        return self.to_api(stored) if stored is not None else {}
+
+    # ---- mapping ----------------------------------------------------------------------
+
+    def to_api(self, stored: StoredObject, *, with_last_applied: bool = False) -> JSONObject:
+        name = manifest_name(stored.key)
+        declared = stored.obj
+        labels = (declared.get("metadata") or {}).get("labels")
+        metadata: JSONObject = {"name": name}
+        if not self.cluster:
+            metadata["namespace"] = stored.key.namespace
+        if stored.uid:
+            metadata["uid"] = stored.uid
+        if stored.resource_version:
+            metadata["resourceVersion"] = stored.resource_version
+        metadata["creationTimestamp"] = timestamp(stored.created_at) if stored.created_at else None
+        if isinstance(labels, dict) and labels:
+            metadata["labels"] = labels
+        annotations = {PATH_ANNOTATION: stored.path}
+        if stored.commit_id:
+            annotations[REVISION_ANNOTATION] = stored.commit_id
+        if with_last_applied:
+            # kubectl apply diffs the new file against this: what Git holds is what was applied.
+            annotations[LAST_APPLIED] = self._last_applied(metadata, declared)
+        metadata["annotations"] = annotations
+        state: JSONObject = {"path": stored.path}
+        if stored.commit_id:
+            info = self.store.store.commit_info(stored.commit_id)
+            state.update(
+                revision=stored.commit_id, author=info.author, committed=timestamp(info.time)
+            )
+        return {
+            "apiVersion": GROUP_VERSION,
+            "kind": self.info.kind,
+            "metadata": metadata,
+            "spec": {"object": declared},
+            "status": state,
+        }
+
+    def _last_applied(self, metadata: JSONObject, declared: JSONObject) -> str:
+        applied = {
+            "apiVersion": GROUP_VERSION,
+            "kind": self.info.kind,
+            "metadata": {k: metadata[k] for k in ("name", "namespace") if k in metadata},
+            "spec": {"object": declared},
+        }
+        return json.dumps(applied, sort_keys=True, separators=(",", ":")) + "\n"
+
+    def _in_scope(self, key: ObjectKey) -> bool:
+        return (key.namespace == "") == self.cluster
+
+    def _selected(
+        self, stored: StoredObject, name: str, labels: LabelSelector, options: ListOptions
+    ) -> bool:
+        declared_labels = (stored.obj.get("metadata") or {}).get("labels")
+        if not labels.matches(declared_labels if isinstance(declared_labels, dict) else {}):
+            return False
+        fields = {"metadata.name": name, "metadata.namespace": stored.key.namespace}
+        return options.field_selector.matches(fields)
+
+    def _find(self, namespace: str, name: str) -> ObjectKey:
+        """The declared object a Manifest name stands for; NotFound when there is none."""
+        state = self.store.head
+        scope = "" if self.cluster else namespace
+        cache_key = (state.commit_id, scope)
+        names = self._names.get(cache_key)
+        if names is None:
+            names = {}
+            for entry in sorted(state.snapshot.entries(scope), key=lambda e: e.key):
+                names.setdefault(manifest_name(entry.key), entry.key)
+            self._names[cache_key] = names
+            if len(self._names) > 64:
+                self._names.popitem(last=False)
+        key = names.get(name)
+        if key is None:
+            raise status.NotFound(status.GroupResource(GROUP, self.info.plural), name)
+        return key
+
+    def _declared(self, namespace: str, obj: JSONObject, name: str) -> tuple[ObjectKey, JSONObject]:
+        """The object to write, checked against the Manifest that carries it."""
+        gk = status.GroupKind(GROUP, self.info.kind)
+        spec = obj.get("spec")
+        declared = spec.get("object") if isinstance(spec, dict) else None
+        if not isinstance(declared, dict):
+            raise status.Invalid(
+                gk, name, [status.FieldError.required("spec.object", "the declared object")]
+            )
+        scope = "" if self.cluster else namespace
+        try:
+            key = key_of(declared, scope)
+        except store_errors.Invalid as exc:
+            raise to_api_error(exc, self.info.plural, self.info.kind, name) from None
+        errors: list[status.FieldError] = []
+        if self.cluster and key.namespace:
+            errors.append(
+                status.FieldError.invalid(
+                    "spec.object.metadata.namespace",
+                    key.namespace,
+                    "a ClusterManifest declares a cluster-scoped object;"
+                    " use a Manifest in that namespace",
+                )
+            )
+        if not self.cluster and key.namespace != namespace:
+            errors.append(
+                status.FieldError.invalid(
+                    "spec.object.metadata.namespace",
+                    key.namespace,
+                    f"must match the Manifest's namespace {namespace!r}",
+                )
+            )
+        expected = manifest_name(key)
+        if name and name != expected:
+            errors.append(
+                status.FieldError.invalid(
+                    "metadata.name",
+                    name,
+                    f"must be {expected!r}: <lowercased kind>.<object name> of spec.object",
+                )
+            )
+        if self.validator is not None:
+            errors.extend(self.validator(declared, "spec.object"))
+        if errors:
+            raise status.Invalid(gk, name or expected, errors)
+        return key, declared
+
+    @staticmethod
+    def _decode_continue(token: str) -> tuple[str | None, tuple[str, str]]:
+        if not token:
+            return None, ("", "")
+        try:
+            data = json.loads(base64.urlsafe_b64decode(token.encode()))
+            return str(data["c"]), (str(data["ns"]), str(data["n"]))
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise status.BadRequest(f"invalid continue token {token!r}") from None
+
+
+def _encode_continue(commit_id: str | None, namespace: str, name: str) -> str:
+    raw = json.dumps({"c": commit_id, "ns": namespace, "n": name}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _no_limit(options: ListOptions) -> ListOptions:
+    return replace(options, limit=0, continue_token="")

@@ -1,0 +1,33 @@
+"""The API server as one aiohttp application: resources, discovery, OpenAPI."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from apiserver.app import make_app
+from apiserver.auth import Authenticator
+from apiserver.discovery_routes import discovery_routes, openapi_routes
+from apiserver.resources import info
+from apiserver.standalone import routes as standalone_routes
+from apiserver.validation import object_validator
+from apiserver.validation_hook import ObjectValidator
+from store.aio import AsyncStore
+
+
+def default_validator() -> ObjectValidator:
+    """Built-in kinds checked against Kubernetes' own schemas (kubernetes-validate)."""
+    return object_validator("Strict")
+
+
+def make_api_app(
+    store: AsyncStore,
+    *,
+    authenticate: Authenticator,
+    validator: ObjectValidator | None = None,
+    standalone: bool = True,
+) -> web.Application:
+    """`standalone`: no kube-apiserver in front, so answer the few core lookups kubectl makes."""
+    routes = [*discovery_routes(info.ALL), *openapi_routes(info.ALL)]
+    if standalone:
+        routes.extend(standalone_routes())
+    return make_app(store, authenticate=authenticate, validator=validator, extra_routes=routes)

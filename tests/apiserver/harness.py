@@ -1,0 +1,128 @@
+"""A real gitplane API server on 127.0.0.1 with real TLS, driven by the real kubectl."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from apiserver.auth import client_certificate_user, serving_context
+from apiserver.serving import default_validator, make_api_app
+from gitplane_cli.up import Pki, prepare_pki, write_admin_kubeconfig
+from pki.issue import issue_client_certificate
+from pki.kubeconfig import build_kubeconfig, write_kubeconfig
+from store.aio import AsyncStore
+from store.repo import GitStore
+
+KUBECTL = shutil.which("kubectl") or "kubectl"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def yaml(self) -> Any:
+        return yaml.safe_load(self.out)
+
+
+@dataclass
+class Server:
+    directory: Path
+    repo: Path
+    store: GitStore
+    pki: Pki
+    port: int
+    kubeconfig: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    async def kubectl(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        kubeconfig: Path | None = None,
+        env: dict[str, str] | None = None,
+        within: float = 60,
+    ) -> Result:
+        process = await asyncio.create_subprocess_exec(
+            KUBECTL,
+            f"--kubeconfig={kubeconfig or self.kubeconfig}",
+            *args,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**self.env, **(env or {})},
+        )
+        out, err = await asyncio.wait_for(
+            process.communicate(stdin.encode() if stdin else None), within
+        )
+        return Result(process.returncode or 0, out.decode(), err.decode())
+
+    async def ok(self, *args: str, stdin: str | None = None) -> Result:
+        result = await self.kubectl(*args, stdin=stdin)
+        assert result.code == 0, f"kubectl {' '.join(args)} failed: {result.err}"
+        return result
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(self.repo), *args], check=True, capture_output=True, text=True
+        ).stdout
+
+    def kubeconfig_for(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        client = issue_client_certificate(self.pki.ca, user, groups)
+        path = self.directory / f"kubeconfig-{user}"
+        write_kubeconfig(
+            path,
+            build_kubeconfig(
+                f"https://127.0.0.1:{self.port}",
+                self.pki.ca.cert_pem,
+                client.cert_pem,
+                client.key_pem,
+                user=user,
+            ),
+        )
+        return path
+
+
+async def start_server(directory: Path) -> tuple[Server, web.AppRunner]:
+    repo = directory / "repo"
+    store = GitStore.init(repo)
+    pki = prepare_pki(directory / "pki")
+    app = make_api_app(
+        AsyncStore(store, poll_interval=0.1),
+        authenticate=client_certificate_user,
+        validator=default_validator(),
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        "127.0.0.1",
+        0,
+        ssl_context=serving_context(str(pki.cert_file), str(pki.key_file), str(pki.ca_file)),
+    )
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    kubeconfig = directory / "kubeconfig"
+    write_admin_kubeconfig(kubeconfig, pki, port)
+    home = directory / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "KUBECACHEDIR": str(directory / "kube-cache"),
+        "KUBE_EDITOR": "false",
+    }
+    return Server(directory, repo, store, pki, port, kubeconfig, env), runner

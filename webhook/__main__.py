@@ -1,0 +1,160 @@
+"""`python -m webhook`: serve /validate and /mutate over HTTPS.
+
+Settings come from flags and from `--config FILE`, a YAML mapping with the same
+keys as the flags (`default-mode: warn`, `exempt-user: [...]`, ...). A flag given
+on the command line wins over the file; repeatable flags add to the file's lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from webhook.config import MODES, ConfigError, WebhookConfig
+from webhook.desired_dir import load_desired_dir
+from webhook.server import make_app
+from webhook.tls import ReloadingTLS
+
+LISTS = ("exempt-user", "exempt-group", "strict")
+SCALARS = (
+    "default-mode",
+    "break-glass-group",
+    "cert-file",
+    "key-file",
+    "port",
+    "bind",
+    "desired-dir",
+)
+DEFAULTS: dict[str, Any] = {"port": 8443, "bind": "0.0.0.0"}  # noqa: S104  # a pod's webhook
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m webhook",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", type=Path, help="YAML file with the same keys as these flags")
+    p.add_argument(
+        "--default-mode",
+        choices=MODES,
+        help="mode of namespaces whose Namespace in Git has no gitplane.io/mode (default enforce)",
+    )
+    p.add_argument(
+        "--exempt-user",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="user exempt from checks, `*` as wildcard; adds to the defaults",
+    )
+    p.add_argument(
+        "--exempt-group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="group exempt from checks; adds to the defaults",
+    )
+    p.add_argument(
+        "--break-glass-group",
+        metavar="NAME",
+        help="group allowed to bypass Git (default gitplane:break-glass)",
+    )
+    p.add_argument(
+        "--strict",
+        action="append",
+        default=[],
+        metavar="NAMESPACE",
+        help="namespace where objects not declared in Git are refused too",
+    )
+    p.add_argument("--cert-file", help="serving certificate (PEM), re-read when it changes")
+    p.add_argument("--key-file", help="serving key (PEM), re-read when it changes")
+    p.add_argument("--port", type=int, help="HTTPS port (default 8443)")
+    p.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
+    p.add_argument(
+        "--desired-dir",
+        type=Path,
+        help="interim source of desired state until the Git store is wired in: "
+        "a directory of YAML manifests, read once at start-up",
+    )
+    return p
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags merged over the config file over the defaults, keyed like the flags."""
+    from_file = _read_config(args.config) if args.config else {}
+    merged: dict[str, Any] = dict(DEFAULTS)
+    for key in SCALARS:
+        flag = getattr(args, key.replace("-", "_"))
+        value = flag if flag is not None else from_file.get(key)
+        if value is not None:
+            merged[key] = value
+    for key in LISTS:
+        merged[key] = [*from_file.get(key, []), *getattr(args, key.replace("-", "_"))]
+    return merged
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    config = {str(k).replace("_", "-"): v for k, v in loaded.items()}
+    unknown = sorted(set(config) - set(LISTS) - set(SCALARS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}")
+    for key in LISTS:
+        value = config.get(key, [])
+        config[key] = [value] if isinstance(value, str) else value
+        if not isinstance(config[key], list) or not all(isinstance(v, str) for v in config[key]):
+            raise ConfigError(f"{path}: {key} must be a list of strings")
+    return config
+
+
+def webhook_config(values: dict[str, Any]) -> WebhookConfig:
+    return WebhookConfig.with_additions(
+        default_mode=values.get("default-mode"),
+        exempt_users=values["exempt-user"],
+        exempt_groups=values["exempt-group"],
+        break_glass_group=values.get("break-glass-group"),
+        strict_namespaces=values["strict"],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = parser()
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        values = settings(args)
+        config = webhook_config(values)
+    except ConfigError as exc:
+        p.error(str(exc))
+    if not (values.get("cert-file") and values.get("key-file")):
+        p.error("--cert-file and --key-file are required: kube-apiserver only calls HTTPS")
+    if not values.get("desired-dir"):
+        p.error("--desired-dir is required until the Git store is wired in")
+    desired = load_desired_dir(Path(values["desired-dir"]))
+    tls = ReloadingTLS(str(values["cert-file"]), str(values["key-file"]))
+    logging.getLogger("gitplane.webhook").info(
+        "serving %d declared objects on https://%s:%s", len(desired), values["bind"], values["port"]
+    )
+    web.run_app(
+        make_app(desired, config),
+        host=values["bind"],
+        port=int(values["port"]),
+        ssl_context=tls.context,
+        access_log=None,
+        print=None,
+    )
+
+
+if __name__ == "__main__":
+    main()
