@@ -57,6 +57,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8443, help="0 picks a free port")
     p.add_argument("--webhook-port", type=int, default=9443, help="0 picks a free port")
     p.add_argument("--quiet", action="store_true", help="no access log")
+    p.add_argument(
+        "--default-mode",
+        choices=["enforce", "warn", "off"],
+        default="enforce",
+        help="webhook mode of namespaces whose Namespace in Git sets none",
+    )
+    p.add_argument(
+        "--exempt-user",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="user the webhook lets through (adds to the reconciler defaults)",
+    )
+    p.add_argument("--break-glass-group", metavar="NAME", help="default gitplane:break-glass")
+    p.add_argument(
+        "--strict",
+        action="append",
+        default=[],
+        metavar="NAMESPACE",
+        help="namespace where objects not declared in Git are refused too",
+    )
     p = command("demo", "show the store at work on a fresh local repository", _demo, repo=False)
     p.add_argument("--dir", default="gitplane-demo", help="where to create it")
     p = command("init", "create a repository for desired state", _init, repo=False)

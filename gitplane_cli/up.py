@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from apiserver.serving import default_validator, make_api_app
 
 from apiserver.auth import client_certificate_user, serving_context
+from apiserver.serving import default_validator, make_api_app
 from pki.authority import CertificateAuthority, create_authority, write_file
 from pki.issue import issue_client_certificate, issue_serving_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
 from store.aio import AsyncStore
 from store.repo import GitStore
+from webhook.config import WebhookConfig
+from webhook.git_desired import GitDesiredState
+from webhook.server import make_app as make_webhook_app
+from webhook.tls import ReloadingTLS
 
 log = logging.getLogger("gitplane.up")
 ADMIN_USER = "gitplane-admin"
@@ -97,20 +101,45 @@ async def serve(ready: Prepared, args: Any) -> int:
     api_site = web.TCPSite(runner, "127.0.0.1", args.api_port, ssl_context=ssl_context)
     await api_site.start()
     api_port = _bound_port(api_site)
+    webhook_runner, webhook_port = await _start_webhook(ready, args)
     kubeconfig = ready.directory / "kubeconfig"
     write_admin_kubeconfig(kubeconfig, pki, api_port)
-    endpoints = {"api": api_port, "repo": str(ready.repo), "kubeconfig": str(kubeconfig)}
+    endpoints = {
+        "api": api_port,
+        "webhook": webhook_port,
+        "repo": str(ready.repo),
+        "kubeconfig": str(kubeconfig),
+        "ca": str(pki.ca_file),
+    }
     write_file(ready.directory / "endpoints.json", json.dumps(endpoints).encode())
-    _banner(ready.repo, kubeconfig, api_port)
+    _banner(ready.repo, kubeconfig, api_port, webhook_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("gitplane: stopping", flush=True)
+    await webhook_runner.cleanup()
     await runner.cleanup()
     ready.store.save_parse_cache()
     return 0
+
+
+async def _start_webhook(ready: Prepared, args: Any) -> tuple[web.AppRunner, int]:
+    """/validate and /mutate over HTTPS, deciding against the same store as the API server."""
+    config = WebhookConfig.with_additions(
+        default_mode=args.default_mode,
+        exempt_users=args.exempt_user,
+        break_glass_group=args.break_glass_group,
+        strict_namespaces=args.strict,
+    )
+    app = make_webhook_app(GitDesiredState(ready.store), config)
+    tls = ReloadingTLS(str(ready.pki.cert_file), str(ready.pki.key_file))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", args.webhook_port, ssl_context=tls.context)
+    await site.start()
+    return runner, _bound_port(site)
 
 
 def _bound_port(site: web.TCPSite) -> int:
@@ -122,10 +151,11 @@ def _bound_port(site: web.TCPSite) -> int:
     raise RuntimeError("the API server is not listening")
 
 
-def _banner(repo: Path, kubeconfig: Path, port: int) -> None:
+def _banner(repo: Path, kubeconfig: Path, port: int, webhook_port: int) -> None:
     print(
         f"""gitplane is up.
   API server   https://127.0.0.1:{port}   (gitplane.io/v1alpha1)
+  webhook      https://127.0.0.1:{webhook_port}/validate and /mutate
   repository   {repo}
   kubeconfig   {kubeconfig}
 

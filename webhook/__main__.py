@@ -16,8 +16,12 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from store.aio import AsyncStore
+from store.repo import GitStore
 from webhook.config import MODES, ConfigError, WebhookConfig
+from webhook.desired import DesiredState
 from webhook.desired_dir import load_desired_dir
+from webhook.git_desired import GitDesiredState
 from webhook.server import make_app
 from webhook.tls import ReloadingTLS
 
@@ -30,6 +34,8 @@ SCALARS = (
     "port",
     "bind",
     "desired-dir",
+    "repo",
+    "branch",
 )
 DEFAULTS: dict[str, Any] = {"port": 8443, "bind": "0.0.0.0"}  # noqa: S104  # a pod's webhook
 
@@ -76,11 +82,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--key-file", help="serving key (PEM), re-read when it changes")
     p.add_argument("--port", type=int, help="HTTPS port (default 8443)")
     p.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--repo", help="the Git repository holding desired state (bare or not)")
+    p.add_argument("--branch", help="branch to follow (default: the repository's current one)")
     p.add_argument(
         "--desired-dir",
         type=Path,
-        help="interim source of desired state until the Git store is wired in: "
-        "a directory of YAML manifests, read once at start-up",
+        help="a directory of YAML manifests read once at start-up, instead of --repo (tests)",
     )
     return p
 
@@ -139,15 +146,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error(str(exc))
     if not (values.get("cert-file") and values.get("key-file")):
         p.error("--cert-file and --key-file are required: kube-apiserver only calls HTTPS")
-    if not values.get("desired-dir"):
-        p.error("--desired-dir is required until the Git store is wired in")
-    desired = load_desired_dir(Path(values["desired-dir"]))
+    if bool(values.get("desired-dir")) == bool(values.get("repo")):
+        p.error("give one source of desired state: --repo (a Git repository) or --desired-dir")
     tls = ReloadingTLS(str(values["cert-file"]), str(values["key-file"]))
+    if values.get("repo"):
+        store = GitStore(values["repo"], branch=values.get("branch"))
+        desired: DesiredState = GitDesiredState(store)
+        count = store.head.snapshot.count()
+        app = make_app(desired, config)
+        follow = AsyncStore(store)  # its poller keeps the snapshot at the branch tip
+
+        async def start_following(_: web.Application) -> None:
+            await follow.start()
+
+        async def stop_following(_: web.Application) -> None:
+            await follow.close()
+
+        app.on_startup.insert(0, start_following)
+        app.on_cleanup.append(stop_following)
+    else:
+        in_memory = load_desired_dir(Path(values["desired-dir"]))
+        desired, count = in_memory, len(in_memory)
+        app = make_app(desired, config)
     logging.getLogger("gitplane.webhook").info(
-        "serving %d declared objects on https://%s:%s", len(desired), values["bind"], values["port"]
+        "serving %d declared objects on https://%s:%s", count, values["bind"], values["port"]
     )
     web.run_app(
-        make_app(desired, config),
+        app,
         host=values["bind"],
         port=int(values["port"]),
         ssl_context=tls.context,

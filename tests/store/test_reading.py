@@ -131,5 +131,7 @@ def test_parse_cache_on_disk_spares_the_next_process(repo_path: Path, git: GitRu
     cache_file = repo_path / ".git" / "gitplane" / "parse-cache"
     cache_file.write_bytes(b"\x00garbage")
     third = GitStore(repo_path)
-    assert third._cache.parses == len(FILES) - 2  # parsed again: all but README.md and kustomization
+    assert (
+        third._cache.parses == len(FILES) - 2
+    )  # parsed again: all but README.md and kustomization
     assert third.list_objects().items == store.list_objects().items

@@ -1,0 +1,40 @@
+"""The webhook's desired state read from the Git store's branch tip.
+
+Lookups read the store's published snapshot (no I/O); the store's poller (or the API
+server's writes, in the same process) move that snapshot forward as commits arrive.
+"""
+
+from __future__ import annotations
+
+from store.keys import ObjectKey
+from store.repo import GitStore
+from webhook.desired import MODE_ANNOTATION, Declared
+
+
+class GitDesiredState:
+    def __init__(self, store: GitStore) -> None:
+        self.store = store
+
+    def declared(self, group: str, kind: str, namespace: str, name: str) -> Declared | None:
+        head = self.store.head
+        key = ObjectKey(group, kind, namespace, name)
+        entry = head.snapshot.get(key)
+        if entry is None:
+            return None
+        meta = head.meta.get(namespace, key)
+        return Declared(entry.obj, entry.path, meta.commit_id[:12] if meta else "")
+
+    def is_managed(self, namespace: str) -> bool:
+        snapshot = self.store.head.snapshot
+        return bool(namespace) and (
+            bool(snapshot.objects.inner(namespace))
+            or snapshot.get(ObjectKey("", "Namespace", "", namespace)) is not None
+        )
+
+    def namespace_mode(self, namespace: str) -> str | None:
+        entry = self.store.head.snapshot.get(ObjectKey("", "Namespace", "", namespace))
+        if entry is None:
+            return None
+        annotations = (entry.obj.get("metadata") or {}).get("annotations") or {}
+        mode = annotations.get(MODE_ANNOTATION) if isinstance(annotations, dict) else None
+        return mode if isinstance(mode, str) else None
