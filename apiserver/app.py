@@ -12,6 +12,8 @@ from apiserver.auth import Authenticator, authentication_middleware
 from apiserver.handlers import ResourceHandlers
 from apiserver.resources import info
 from apiserver.resources.base import Strategy
+from apiserver.resources.changesets import ChangeSetStrategy
+from apiserver.resources.history import OperationStrategy, RevisionStrategy
 from apiserver.resources.manifests import ManifestStrategy
 from apiserver.validation_hook import ObjectValidator
 from kube import status
@@ -22,16 +24,24 @@ STORE_KEY = web.AppKey("store", AsyncStore)
 
 
 def build_strategies(
-    store: AsyncStore, validator: ObjectValidator | None = None
+    store: AsyncStore, validator: ObjectValidator | None = None, *, bookmark_every: float = 15.0
 ) -> dict[str, Strategy]:
     """The plain map from resource name to its storage, as the Kubernetes registry does it."""
     return {
         info.MANIFESTS.plural: ManifestStrategy(
-            store, info.MANIFESTS, cluster=False, validator=validator
+            store, info.MANIFESTS, cluster=False, validator=validator, bookmark_every=bookmark_every
         ),
         info.CLUSTER_MANIFESTS.plural: ManifestStrategy(
-            store, info.CLUSTER_MANIFESTS, cluster=True, validator=validator
+            store,
+            info.CLUSTER_MANIFESTS,
+            cluster=True,
+            validator=validator,
+            bookmark_every=bookmark_every,
         ),
+        info.REVISIONS.plural: RevisionStrategy(store, info.REVISIONS),
+        info.REVERTS.plural: OperationStrategy(store, info.REVERTS),
+        info.ROLLBACKS.plural: OperationStrategy(store, info.ROLLBACKS),
+        info.CHANGESETS.plural: ChangeSetStrategy(store, info.CHANGESETS, validator),
     }
 
 
@@ -41,13 +51,14 @@ def make_app(
     authenticate: Authenticator,
     validator: ObjectValidator | None = None,
     extra_routes: list[web.RouteDef] | None = None,
+    bookmark_every: float = 15.0,
 ) -> web.Application:
     app = web.Application(
         middlewares=[status_middleware, authentication_middleware(authenticate)],
         client_max_size=codec.MAX_BODY_BYTES + 1024,
     )
     app[STORE_KEY] = store
-    handlers = ResourceHandlers(build_strategies(store, validator))
+    handlers = ResourceHandlers(build_strategies(store, validator, bookmark_every=bookmark_every))
     app.add_routes([web.get(path, _ok) for path in ("/healthz", "/livez")])
     app.add_routes([web.get("/readyz", _ready)])
     app.add_routes(extra_routes or [])
@@ -59,7 +70,11 @@ def make_app(
     async def stop_store(_: web.Application) -> None:
         await store.close()
 
+    async def end_watches(_: web.Application) -> None:
+        await handlers.close_watches()
+
     app.on_startup.append(start_store)
+    app.on_shutdown.append(end_watches)
     app.on_cleanup.append(stop_store)
     return app
 

@@ -34,6 +34,12 @@ PREFIX = f"/apis/{GROUP_VERSION}"
 class ResourceHandlers:
     def __init__(self, strategies: Mapping[str, Strategy]) -> None:
         self.strategies = dict(strategies)
+        self._watches: set[asyncio.Task[Any]] = set()
+
+    async def close_watches(self) -> None:
+        """End open watches so a shutdown does not wait for clients to hang up."""
+        for task in list(self._watches):
+            task.cancel()
 
     def routes(self) -> list[web.RouteDef]:
         collection, item = self.collection, self.item
@@ -173,6 +179,9 @@ class ResourceHandlers:
         response.enable_chunked_encoding()
         await response.prepare(request)
         first_table = True
+        task = asyncio.current_task()
+        if task is not None:
+            self._watches.add(task)
         try:
             async with asyncio.timeout(options.timeout_seconds or None):
                 async for item in strategy.watch(ctx, namespace, options):
@@ -186,6 +195,13 @@ class ResourceHandlers:
                 await response.write(json.dumps(error_event(exc)).encode() + b"\n")
         except ConnectionError:
             return response
+        except asyncio.CancelledError:
+            if task is None or not task.cancelling():
+                raise
+            return response  # the server is shutting down
+        finally:
+            if task is not None:
+                self._watches.discard(task)
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response

@@ -25,9 +25,16 @@ def make_api_app(
     authenticate: Authenticator,
     validator: ObjectValidator | None = None,
     standalone: bool = True,
+    bookmark_every: float = 15.0,
 ) -> web.Application:
     """`standalone`: no kube-apiserver in front, so answer the few core lookups kubectl makes."""
     routes = [*discovery_routes(info.ALL), *openapi_routes(info.ALL)]
     if standalone:
         routes.extend(standalone_routes())
-    return make_app(store, authenticate=authenticate, validator=validator, extra_routes=routes)
+    return make_app(
+        store,
+        authenticate=authenticate,
+        validator=validator,
+        extra_routes=routes,
+        bookmark_every=bookmark_every,
+    )

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from store.history import History, Revision, RevisionPage
 from store.keys import ObjectKey
 from store.model import ObjectList, Operation, Requester, StoredObject, WatchEvent, WriteResult
-from store.repo import GitStore, HeadState
+from store.repo import GitStore, HeadState, View
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +61,11 @@ class AsyncStore:
             return self.store.get(key)  # from the published snapshot: no I/O
         return await self._read(self.store.get, key, revision)
 
+    async def view(self, revision: str | None = None) -> View:
+        if revision is None:
+            return self.store.view()  # the published tip: no I/O
+        return await self._read(self.store.view, revision)
+
     async def list_objects(
         self, namespace: str | None = None, revision: str | None = None
     ) -> ObjectList:
@@ -76,6 +81,10 @@ class AsyncStore:
 
     async def revision(self, revision: str, namespace: str | None = None) -> Revision:
         return await self._read(self.history.revision, revision, namespace)
+
+    async def operations(self, namespace: str, operation: str) -> list[Revision]:
+        """Past reverts or rollbacks of a namespace, read from commit trailers."""
+        return await self._read(self.history.operations, namespace, operation)
 
     async def diff(self, revision: str, namespace: str | None = None) -> str:
         return await self._read(self.history.diff, revision, namespace)

@@ -75,6 +75,23 @@ class CommitIdentity:
 
 
 @dataclass(frozen=True)
+class View:
+    """The objects at one commit, read without building a list of all of them."""
+
+    commit_id: str | None
+    resource_version: str
+    snapshot: Snapshot
+    meta: MetaIndex
+
+    def get(self, key: ObjectKey) -> StoredObject | None:
+        entry = self.snapshot.get(key)
+        return _stored(entry, _meta(self.meta, key)) if entry is not None else None
+
+    def keys(self, namespace: str | None = None) -> list[ObjectKey]:
+        return [entry.key for entry in self.snapshot.entries(namespace)]
+
+
+@dataclass(frozen=True)
 class CommitInfo:
     author: str
     email: str
@@ -245,6 +262,11 @@ class GitStore:
         commit_id = revision or self._state.commit_id
         items = [_stored(e, _meta(meta, e.key)) for e in snapshot.entries(namespace)]
         return ObjectList(items, state_rv, commit_id)
+
+    def view(self, revision: str | None = None) -> View:
+        """The branch tip (no I/O) or an older commit of the branch (may parse)."""
+        snapshot, meta, rv = self._view(revision)
+        return View(revision or self._state.commit_id, rv, snapshot, meta)
 
     def problems(self, revision: str | None = None) -> list[Problem]:
         return self._view(revision)[0].problems

@@ -36,23 +36,34 @@ spec:
 
 def _review(image: str, username: str = "alice") -> dict[str, object]:
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "shop", "uid": str(uuid.uuid4())},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": image}]}}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": image}]},
+            },
+        },
     }
     return {
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
         "request": {
             "uid": str(uuid.uuid4()),
             "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
             "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
             "requestKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
             "requestResource": {"group": "apps", "version": "v1", "resource": "deployments"},
-            "name": "web", "namespace": "shop", "operation": "UPDATE",
+            "name": "web",
+            "namespace": "shop",
+            "operation": "UPDATE",
             "userInfo": {"username": username, "groups": ["system:authenticated"]},
-            "object": deployment, "oldObject": deployment, "dryRun": False,
+            "object": deployment,
+            "oldObject": deployment,
+            "dryRun": False,
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"},
         },
     }
@@ -62,9 +73,22 @@ def _review(image: str, username: str = "alice") -> dict[str, object]:
 def running_up(tmp_path: Path):  # type: ignore[no-untyped-def]
     env = {**os.environ, "HOME": str(tmp_path), "KUBECACHEDIR": str(tmp_path / "cache")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gitplane_cli.main", "up", "--dir", str(tmp_path / "gp"),
-         "--api-port", "0", "--webhook-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gitplane_cli.main",
+            "up",
+            "--dir",
+            str(tmp_path / "gp"),
+            "--api-port",
+            "0",
+            "--webhook-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     endpoints = tmp_path / "gp" / "endpoints.json"
     deadline = time.monotonic() + 30
@@ -83,22 +107,34 @@ def running_up(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_up_serves_kubectl_and_the_webhook_from_one_repository(running_up, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     process, endpoints, env = running_up
     kubectl = ["kubectl", f"--kubeconfig={endpoints['kubeconfig']}"]
-    applied = subprocess.run([*kubectl, "apply", "-f", "-"], input=MANIFEST, capture_output=True,
-                             text=True, env=env, check=False)
+    applied = subprocess.run(
+        [*kubectl, "apply", "-f", "-"],
+        input=MANIFEST,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert applied.returncode == 0, applied.stderr
-    listed = subprocess.run([*kubectl, "get", "manifests", "-A"], capture_output=True, text=True,
-                            env=env, check=True).stdout
+    listed = subprocess.run(
+        [*kubectl, "get", "manifests", "-A"], capture_output=True, text=True, env=env, check=True
+    ).stdout
     assert "deployment.web" in listed
-    log = subprocess.run(["git", "-C", endpoints["repo"], "log", "--format=%an %s"], capture_output=True,
-                         text=True, check=True).stdout
+    log = subprocess.run(
+        ["git", "-C", endpoints["repo"], "log", "--format=%an %s"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert log.startswith("gitplane-admin create apps/v1 Deployment shop/web")
 
     context = ssl.create_default_context(cafile=endpoints["ca"])
     url = f"https://127.0.0.1:{endpoints['webhook']}/validate"
 
     def decide(review: dict[str, object]) -> dict[str, object]:
-        request = urllib.request.Request(url, data=json.dumps(review).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url, data=json.dumps(review).encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             return json.loads(response.read())["response"]  # type: ignore[no-any-return]
 
@@ -106,7 +142,9 @@ def test_up_serves_kubectl_and_the_webhook_from_one_repository(running_up, tmp_p
     assert drift["allowed"] is False
     assert "shop/deployment-web.yaml" in drift["status"]["message"]  # type: ignore[index]
     assert decide(_review("nginx:1.27"))["allowed"] is True  # equals Git
-    assert decide(_review("nginx:latest", "system:serviceaccount:argocd:argocd-application-controller"))["allowed"]
+    assert decide(
+        _review("nginx:latest", "system:serviceaccount:argocd:argocd-application-controller")
+    )["allowed"]
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(20) == 0

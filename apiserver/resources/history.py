@@ -6,9 +6,11 @@ found again through its trailers (`Gitplane-Operation`, `Gitplane-Name`).
 
 from __future__ import annotations
 
+import secrets
+
 from apiserver.context import RequestContext
 from apiserver.errors import to_api_error
-from apiserver.resources.base import JSONObject, ListResult, VerbsNotServed
+from apiserver.resources.base import JSONObject, ListResult, VerbsNotServed, commit_message
 from apiserver.resources.info import GROUP, GROUP_VERSION, REVERTS, ResourceInfo
 from apiserver.resources.manifests import manifest_name, timestamp
 from kube import status
@@ -17,6 +19,7 @@ from kube.watch import ListOptions
 from store import errors as store_errors
 from store.aio import AsyncStore
 from store.history import Revision
+from store.model import Requester, WriteResult
 
 NAME_TRAILER = "Gitplane-Name"
 
@@ -125,3 +128,102 @@ class OperationStrategy(VerbsNotServed):
         self.info = info
         self.operation = "revert" if info is REVERTS else "rollback"
         self.target_trailer = "Gitplane-Reverts" if info is REVERTS else "Gitplane-Rollback-To"
+
+    async def create(self, ctx: RequestContext, namespace: str, obj: JSONObject) -> JSONObject:
+        metadata = obj["metadata"]
+        given = obj.get("spec")
+        spec: JSONObject = given if isinstance(given, dict) else {}
+        gk = status.GroupKind(GROUP, self.info.kind)
+        prefix = metadata.get("generateName") or f"{self.operation}-"
+        name = metadata.get("name") or prefix + secrets.token_hex(3)
+        revision = spec.get("revision")
+        if not isinstance(revision, str) or not revision:
+            error = status.FieldError.required("spec.revision", "a commit id or a unique prefix")
+            raise status.Invalid(gk, name, [error])
+        text = spec.get("message")
+        message = (text if isinstance(text, str) else None) or commit_message(obj)
+        who = Requester(ctx.user.username, ctx.user.groups, ctx.user.uid)
+        run = self.store.revert if self.info is REVERTS else self.store.rollback
+        try:
+            result: WriteResult = await run(
+                revision, namespace, who, message=message, request_id=ctx.request_id,
+                dry_run=ctx.dry_run, trailers={NAME_TRAILER: name},
+            )  # fmt: skip
+        except store_errors.NotFound:
+            error = status.FieldError.not_found("spec.revision", revision)
+            raise status.Invalid(gk, name, [error]) from None
+        except store_errors.StoreError as exc:
+            kind = self.info.kind
+            raise to_api_error(exc, self.info.plural, kind, name, field_prefix="spec") from None
+        when = None
+        if result.commit_id:
+            when = timestamp(self.store.store.commit_info(result.commit_id).time)
+        changes = [
+            {"type": "DELETED" if stored is None else "MODIFIED", "kind": key.kind,
+             "group": key.group, "name": key.name, "manifest": manifest_name(key)}
+            for key, stored in result.objects.items()
+        ]  # fmt: skip
+        return {
+            "apiVersion": GROUP_VERSION,
+            "kind": self.info.kind,
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": when},
+            "spec": {"revision": revision, **({"message": message} if message else {})},
+            "status": {
+                "commit": result.commit_id or "",
+                "author": ctx.user.username,
+                "changes": changes,
+                **({"time": when} if when else {}),
+            },
+        }
+
+    async def list_objects(
+        self, ctx: RequestContext, namespace: str | None, options: ListOptions
+    ) -> ListResult:
+        namespaces = [namespace] if namespace else self.store.head.snapshot.namespaces()
+        items: list[JSONObject] = []
+        for ns in namespaces:
+            for revision in await self._past(ns):
+                obj = self._to_api(revision, ns)
+                fields = {"metadata.name": obj["metadata"]["name"], "metadata.namespace": ns}
+                if options.field_selector.matches(fields):
+                    items.append(obj)
+        return ListResult(items, self.store.head.resource_version)
+
+    async def get(self, ctx: RequestContext, namespace: str, name: str) -> JSONObject:
+        for revision in await self._past(namespace):
+            obj = self._to_api(revision, namespace)
+            if obj["metadata"]["name"] == name:
+                return obj
+        raise status.NotFound(status.GroupResource(GROUP, self.info.plural), name)
+
+    async def _past(self, namespace: str) -> list[Revision]:
+        return await self.store.operations(namespace, self.operation)
+
+    def _to_api(self, revision: Revision, namespace: str) -> JSONObject:
+        name = revision.trailers.get(NAME_TRAILER) or f"{self.operation}-{revision.id[:12]}"
+        return {
+            "apiVersion": GROUP_VERSION,
+            "kind": self.info.kind,
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "creationTimestamp": timestamp(revision.time),
+                "resourceVersion": revision.resource_version,
+            },
+            "spec": {"revision": revision.trailers.get(self.target_trailer, "")},
+            "status": {
+                "commit": revision.id,
+                "author": revision.author_name,
+                "time": timestamp(revision.time),
+                "changes": _changes(revision),
+            },
+        }
+
+    def table_row(self, obj: JSONObject) -> list[object]:
+        return [
+            obj["metadata"]["name"],
+            obj["spec"]["revision"][:12],
+            obj["status"]["commit"][:12],
+            obj["status"]["author"],
+            translate_timestamp_since(obj["metadata"].get("creationTimestamp")),
+        ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from store import errors as store_errors
 from store.aio import AsyncStore
 from store.keys import ObjectKey, key_of
 from store.model import Delete, Put, Requester, StoredObject
+from store.repo import View
 
 PATH_ANNOTATION = "gitplane.io/path"
 REVISION_ANNOTATION = "gitplane.io/revision"
@@ -50,12 +52,17 @@ class ManifestStrategy:
         *,
         cluster: bool,
         validator: ObjectValidator | None = None,
+        bookmark_every: float = 15.0,
     ) -> None:
         self.store = store
+        self.bookmark_every = bookmark_every
         self.info = info
         self.cluster = cluster
         self.validator = validator
         self._names: OrderedDict[tuple[str | None, str], dict[str, ObjectKey]] = OrderedDict()
+        self._order: OrderedDict[
+            tuple[str | None, str | None], list[tuple[str, str, ObjectKey]]
+        ] = OrderedDict()
 
     # ---- reading ----------------------------------------------------------------------
 
@@ -67,32 +74,51 @@ class ManifestStrategy:
         self, ctx: RequestContext, namespace: str | None, options: ListOptions
     ) -> ListResult:
         revision, start_after = self._decode_continue(options.continue_token)
-        scope = "" if self.cluster else namespace
         try:
-            listed = await self.store.list_objects(scope, revision)
+            view = await self.store.view(revision)
         except store_errors.NotFound:
             raise status.Expired(
                 "The provided continue parameter is too old to display a consistent list result."
                 " You can start a new list without the continue parameter."
             ) from None
-        rows = sorted(
-            (s.key.namespace, manifest_name(s.key), s)
-            for s in listed.items
-            if self._in_scope(s.key)
-        )
-        matching = [
-            s
-            for ns, name, s in rows
-            if (ns, name) > start_after and self._selected(s, name, options.label_selector, options)
-        ]
-        page = matching[: options.limit] if options.limit > 0 else matching
-        token = ""
-        remaining = None
-        if options.limit > 0 and len(matching) > options.limit:
+        order = self._ordered(view, namespace)
+        position = bisect.bisect_right(order, (*start_after, _MAX_KEY))
+        limit = options.limit if options.limit > 0 else len(order)
+        page: list[StoredObject] = []
+        matched_after = 0
+        for _namespace, name, key in order[position:]:
+            stored = view.get(key)
+            if stored is None or not self._selected(stored, name, options.label_selector, options):
+                continue
+            if len(page) < limit:
+                page.append(stored)
+            else:
+                matched_after += 1
+                if options.label_selector.empty and options.field_selector.empty:
+                    matched_after = len(order) - position - len(page)  # nothing filters: count
+                    break
+        token, remaining = "", None
+        if matched_after:
             last = page[-1]
-            token = _encode_continue(listed.commit_id, last.key.namespace, manifest_name(last.key))
-            remaining = len(matching) - len(page)
-        return ListResult([self.to_api(s) for s in page], listed.resource_version, token, remaining)
+            token = _encode_continue(view.commit_id, last.key.namespace, manifest_name(last.key))
+            remaining = matched_after
+        return ListResult([self.to_api(s) for s in page], view.resource_version, token, remaining)
+
+    def _ordered(self, view: View, namespace: str | None) -> list[tuple[str, str, ObjectKey]]:
+        """(namespace, manifest name, key) of every object in scope, sorted; kept per commit."""
+        scope = "" if self.cluster else namespace
+        cache_key = (view.commit_id, scope)
+        order = self._order.get(cache_key)
+        if order is None:
+            order = sorted(
+                (key.namespace, manifest_name(key), key)
+                for key in view.keys(scope)
+                if self._in_scope(key)
+            )
+            self._order[cache_key] = order
+            if len(self._order) > 16:
+                self._order.popitem(last=False)
+        return order
 
     def watch(
         self, ctx: RequestContext, namespace: str | None, options: ListOptions
@@ -111,6 +137,7 @@ class ManifestStrategy:
             options,
             convert,
             lambda: self.list_objects(ctx, namespace, _no_limit(options)),
+            bookmark_every=self.bookmark_every,
         )
 
     def table_row(self, obj: JSONObject) -> list[object]:
@@ -297,6 +324,9 @@ class ManifestStrategy:
             return str(data["c"]), (str(data["ns"]), str(data["n"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise status.BadRequest(f"invalid continue token {token!r}") from None
+
+
+_MAX_KEY = ObjectKey("\U0010ffff", "", "", "")  # sorts after every key with the same names
 
 
 def _encode_continue(commit_id: str | None, namespace: str, name: str) -> str:

@@ -104,6 +104,7 @@ async def start_server(directory: Path) -> tuple[Server, web.AppRunner]:
         AsyncStore(store, poll_interval=0.1),
         authenticate=client_certificate_user,
         validator=default_validator(),
+        bookmark_every=0.5,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
