@@ -17,7 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
-from apiserver import discovery, openapi
+from apiserver import discovery, openapi, openapi_proto
 from apiserver.etag import body_hash, etag, etag_matches
 from apiserver.resources.info import GROUP, GROUP_VERSION, ResourceInfo
 from kube.negotiation import (
@@ -120,30 +120,42 @@ def discovery_routes(
 # --- OpenAPI --------------------------------------------------------------------------------
 
 
+def _negotiate(accept: str | None, offers: Sequence[tuple[str, Document]]) -> Document | None:
+    """kube-openapi's choice: the first Accept clause (best first) that matches an offer, and
+    for it the first matching offer (so `*/*`, or no Accept, is the first one); None: 406."""
+    for clause in parse_accept(accept or "*/*"):
+        for media_type, document in offers:
+            kind, _, subtype = media_type.partition("/")
+            if clause.type in (kind, "*") and clause.subtype in (subtype, "*"):
+                return document
+    return None
+
+
 def _accepts_json(accept: str | None) -> bool:
-    if not accept:
-        return True
-    return any(
-        (clause.type, clause.subtype) in (("*", "*"), ("application", "*"), ("application", "json"))
-        for clause in parse_accept(accept)
-    )
+    return _negotiate(accept, [(JSON, Document(b""))]) is not None
 
 
 def openapi_routes(infos: Sequence[ResourceInfo]) -> list[web.RouteDef]:
     """GET routes for `/openapi/v2`, `/openapi/v3` and `/openapi/v3/apis/<group>/<version>`.
 
-    Only JSON is served: kubectl's v2 client asks for protobuf alone and gets 406, which it
-    treats as "no v2 document" (it uses v3 for explain and apply)."""
-    v2 = Document(openapi.encode(openapi.openapi_v2(infos)))
+    v2 is JSON, or gnostic's protobuf `Document` when asked for (all client-go ever asks for:
+    kubectl validates on the client side with it, and `explain --output plaintext-openapiv2`
+    reads it); v3 is JSON only."""
+    v2_document = openapi.openapi_v2(infos)
+    v2 = Document(openapi.encode(v2_document))
+    v2_proto = Document(openapi_proto.encode_document(v2_document), openapi_proto.CONTENT_TYPE)
+    v2_offers = [(JSON, v2), *((t, v2_proto) for t in openapi_proto.ACCEPTED_MEDIA_TYPES)]
+    v2_types = NotAcceptable.for_media_types([JSON, *openapi_proto.ACCEPTED_MEDIA_TYPES])
     v3 = Document(openapi.encode(openapi.openapi_v3(infos)))
     v3_hash = body_hash(v3.body)
     index = Document(openapi.encode(openapi.openapi_v3_index(v3_hash)))
     json_only = NotAcceptable.for_media_types([JSON])
 
     async def openapi_v2(request: web.Request) -> web.Response:
-        if not _accepts_json(request.headers.get("Accept")):
-            return _status_response(json_only)
-        return v2.response(request)
+        chosen = _negotiate(request.headers.get("Accept"), v2_offers)
+        if chosen is None:
+            return _status_response(v2_types)
+        return chosen.response(request)
 
     async def openapi_v3_index(request: web.Request) -> web.Response:
         if not _accepts_json(request.headers.get("Accept")):

@@ -288,10 +288,11 @@ async def test_openapi_v3_index_pins_the_document_hash(
     assert stale.headers["Location"] == url
 
 
-async def test_openapi_v2_protobuf_only_is_not_acceptable(
+async def test_openapi_v2_other_than_json_or_gnostic_protobuf_is_not_acceptable(
     client: TestClient[web.Request, web.Application],
 ) -> None:
-    protobuf = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+    # gnostic protobuf is served too: see test_openapi_proto.py
+    protobuf = "application/vnd.kubernetes.protobuf"
     response = await client.get("/openapi/v2", headers={"Accept": protobuf})
     assert response.status == 406
     assert (await response.json())["reason"] == "NotAcceptable"
