@@ -6,8 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from apiserver import codec
+from apiserver import codec, metrics
 from apiserver.auth import Authenticator, authentication_middleware
 from apiserver.handlers import ResourceHandlers
 from apiserver.resources import info
@@ -15,6 +16,7 @@ from apiserver.resources.base import Strategy
 from apiserver.resources.changesets import ChangeSetStrategy
 from apiserver.resources.history import OperationStrategy, RevisionStrategy
 from apiserver.resources.manifests import ManifestStrategy
+from apiserver.secrets.policy import ObjectTransformer, SecretPolicy, secret_safe
 from apiserver.validation_hook import ObjectValidator
 from kube import status
 from store.aio import AsyncStore
@@ -24,12 +26,25 @@ STORE_KEY = web.AppKey("store", AsyncStore)
 
 
 def build_strategies(
-    store: AsyncStore, validator: ObjectValidator | None = None, *, bookmark_every: float = 15.0
+    store: AsyncStore,
+    validator: ObjectValidator | None = None,
+    *,
+    bookmark_every: float = 15.0,
+    transform: ObjectTransformer | None = None,
 ) -> dict[str, Strategy]:
-    """The plain map from resource name to its storage, as the Kubernetes registry does it."""
+    """The plain map from resource name to its storage, as the Kubernetes registry does it.
+
+    `transform` defaults to the Secret policy without sealing: plain Secrets are refused."""
+    validator = secret_safe(validator) if validator is not None else None
+    transform = transform or SecretPolicy()
     return {
         info.MANIFESTS.plural: ManifestStrategy(
-            store, info.MANIFESTS, cluster=False, validator=validator, bookmark_every=bookmark_every
+            store,
+            info.MANIFESTS,
+            cluster=False,
+            validator=validator,
+            bookmark_every=bookmark_every,
+            transform=transform,
         ),
         info.CLUSTER_MANIFESTS.plural: ManifestStrategy(
             store,
@@ -37,11 +52,12 @@ def build_strategies(
             cluster=True,
             validator=validator,
             bookmark_every=bookmark_every,
+            transform=transform,
         ),
         info.REVISIONS.plural: RevisionStrategy(store, info.REVISIONS),
         info.REVERTS.plural: OperationStrategy(store, info.REVERTS),
         info.ROLLBACKS.plural: OperationStrategy(store, info.ROLLBACKS),
-        info.CHANGESETS.plural: ChangeSetStrategy(store, info.CHANGESETS, validator),
+        info.CHANGESETS.plural: ChangeSetStrategy(store, info.CHANGESETS, validator, transform),
     }
 
 
@@ -52,15 +68,20 @@ def make_app(
     validator: ObjectValidator | None = None,
     extra_routes: list[web.RouteDef] | None = None,
     bookmark_every: float = 15.0,
+    transform: ObjectTransformer | None = None,
+    authorize: Middleware | None = None,
 ) -> web.Application:
-    app = web.Application(
-        middlewares=[status_middleware, authentication_middleware(authenticate)],
-        client_max_size=codec.MAX_BODY_BYTES + 1024,
-    )
+    """`authorize`: a middleware run after authentication (cluster mode: SubjectAccessReview)."""
+    middlewares: list[Middleware] = [status_middleware, authentication_middleware(authenticate)]
+    if authorize is not None:
+        middlewares.append(authorize)
+    app = web.Application(middlewares=middlewares, client_max_size=codec.MAX_BODY_BYTES + 1024)
     app[STORE_KEY] = store
-    handlers = ResourceHandlers(build_strategies(store, validator, bookmark_every=bookmark_every))
+    handlers = ResourceHandlers(
+        build_strategies(store, validator, bookmark_every=bookmark_every, transform=transform)
+    )
     app.add_routes([web.get(path, _ok) for path in ("/healthz", "/livez")])
-    app.add_routes([web.get("/readyz", _ready)])
+    app.add_routes(metrics.routes(store))
     app.add_routes(extra_routes or [])
     app.add_routes(handlers.routes())
 
@@ -81,14 +102,6 @@ def make_app(
 
 async def _ok(request: web.Request) -> web.Response:
     return web.Response(text="ok")
-
-
-async def _ready(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    problems = store.head.snapshot  # the snapshot exists once the store has loaded the branch
-    return web.Response(
-        text="ok" if problems is not None else "loading", status=200 if problems else 503
-    )
 
 
 @web.middleware

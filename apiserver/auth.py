@@ -18,7 +18,8 @@ from pki.identity import client_identity
 
 Authenticator = Callable[[web.Request], Awaitable[UserInfo | None]]
 USER = web.RequestKey("user", UserInfo)
-UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/livez"})
+# Probes, and the Git host's push events (their shared-secret signature is the credential).
+UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/hooks/git"})
 
 
 async def client_certificate_user(request: web.Request) -> UserInfo | None:

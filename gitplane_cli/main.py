@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from gitplane_cli import demo
+from apiserver.secrets.options import add_sealing_arguments
+from gitplane_cli import demo, scan
 from store.errors import StoreError
 from store.history import History
 from store.keys import ObjectKey
@@ -57,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8443, help="0 picks a free port")
     p.add_argument("--webhook-port", type=int, default=9443, help="0 picks a free port")
     p.add_argument("--quiet", action="store_true", help="no access log")
+    p.add_argument("--remote", help="Git remote to clone, push every write to and fetch from")
+    p.add_argument("--fetch-interval", type=float, default=15.0, help="seconds between fetches")
+    p.add_argument("--git-username", default="git", help="user for the remote (SSH or HTTPS)")
+    p.add_argument("--git-ssh-key", help="private key file for an SSH remote")
+    p.add_argument(
+        "--git-known-hosts", help="known_hosts file for an SSH remote (checked strictly)"
+    )
+    p.add_argument("--git-token-file", help="file holding an HTTPS token for the remote")
+    p.add_argument("--hook-secret-file", help="shared secret of POST /hooks/git push events")
+    add_sealing_arguments(p)
     p.add_argument(
         "--default-mode",
         choices=["enforce", "warn", "off"],
@@ -113,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-m", "--message")
         p.add_argument("--as", dest="user", default=getpass.getuser())
     command("check", "report documents that are not loadable objects; exit 1 if any", _check)
+    scan.register(sub)
     return parser
 
 

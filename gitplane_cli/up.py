@@ -16,12 +16,16 @@ from typing import Any
 from aiohttp import web
 
 from apiserver.auth import client_certificate_user, serving_context
+from apiserver.secrets.certificate import CertificateError
+from apiserver.secrets.options import secret_policy as sealing_policy
 from apiserver.serving import default_validator, make_api_app
 from pki.authority import CertificateAuthority, create_authority, write_file
 from pki.issue import issue_client_certificate, issue_serving_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
 from store.aio import AsyncStore
+from store.remote import Credentials, RemoteMirror
 from store.repo import GitStore
+from store.secrets import scan
 from webhook.config import WebhookConfig
 from webhook.git_desired import GitDesiredState
 from webhook.server import make_app as make_webhook_app
@@ -76,6 +80,7 @@ class Prepared:
     repo: Path
     store: GitStore
     pki: Pki
+    hook_secret: bytes | None
 
 
 def prepare(args: Any) -> Prepared:
@@ -83,17 +88,42 @@ def prepare(args: Any) -> Prepared:
     directory = Path(args.dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     repo = Path(args.repo).resolve() if args.repo else directory / "repo"
-    if args.repo:
+    if args.remote:
+        # A local clone of the remote; every write is pushed before it is acknowledged.
+        credentials = Credentials(
+            username=args.git_username,
+            ssh_private_key=Path(args.git_ssh_key) if args.git_ssh_key else None,
+            known_hosts=Path(args.git_known_hosts) if args.git_known_hosts else None,
+            token_file=Path(args.git_token_file) if args.git_token_file else None,
+        )
+        mirror = RemoteMirror(args.remote, args.branch or "main", credentials)
+        store = GitStore(directory / "clone.git", branch=args.branch or "main", remote=mirror)
+        repo = directory / "clone.git"
+    elif args.repo:
         store = GitStore(repo, branch=args.branch)
     else:
         store = GitStore.init(repo, branch=args.branch or "main")
-    return Prepared(directory, repo, store, prepare_pki(directory / "pki"))
+    secret = Path(args.hook_secret_file).read_bytes().strip() if args.hook_secret_file else None
+    return Prepared(directory, repo, store, prepare_pki(directory / "pki"), secret)
 
 
 async def serve(ready: Prepared, args: Any) -> int:
-    aio = AsyncStore(ready.store)
+    for finding in scan(ready.store):  # pushed from outside: say so, never the value
+        log.warning("plaintext Secret value in the repository: %s", finding)
+    try:
+        secret_policy = await sealing_policy(args)
+    except CertificateError as exc:
+        log.error("cannot seal Secrets: %s", exc)
+        return 2
+    aio = AsyncStore(ready.store, fetch_interval=args.fetch_interval)
     pki = ready.pki
-    app = make_api_app(aio, authenticate=client_certificate_user, validator=default_validator())
+    app = make_api_app(
+        aio,
+        authenticate=client_certificate_user,
+        validator=default_validator(),
+        hook_secret=ready.hook_secret,
+        transform=secret_policy,
+    )
     ssl_context = serving_context(str(pki.cert_file), str(pki.key_file), str(pki.ca_file))
     access_log = None if args.quiet else logging.getLogger("gitplane.access")
     runner = web.AppRunner(app, access_log=access_log)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from store.errors import StoreError
 from store.history import History, Revision, RevisionPage
 from store.keys import ObjectKey
 from store.model import ObjectList, Operation, Requester, StoredObject, WatchEvent, WriteResult
@@ -26,10 +27,18 @@ T = TypeVar("T")
 
 
 class AsyncStore:
-    def __init__(self, store: GitStore, *, poll_interval: float = 0.25, readers: int = 4) -> None:
+    def __init__(
+        self,
+        store: GitStore,
+        *,
+        poll_interval: float = 0.25,
+        fetch_interval: float = 15.0,
+        readers: int = 4,
+    ) -> None:
         self.store = store
         self.history = History(store)
         self.poll_interval = poll_interval
+        self.fetch_interval = fetch_interval
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="gitplane-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="gitplane-write")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,14 +144,26 @@ class AsyncStore:
         moved, self._moved = self._moved, asyncio.Event()
         moved.set()
 
+    async def sync(self) -> HeadState:
+        """Fetch from the remote now (a push-event hook) and catch up with its branch."""
+        return await self._read(self.store.sync)
+
     async def _poll(self) -> None:
-        """Pick up commits that other processes (or people) made to the branch."""
+        """Pick up commits that other processes (or people) made to the branch, and with a
+        remote, fetch it every `fetch_interval` seconds."""
+        loop = asyncio.get_running_loop()
+        next_fetch = loop.time() + self.fetch_interval
         while True:
             await asyncio.sleep(self.poll_interval)
+            fetch = self.store.remote is not None and loop.time() >= next_fetch
             try:
-                await self._read(self.store.refresh)
+                await self._read(self.store.sync if fetch else self.store.refresh)
+            except StoreError as exc:  # an unreachable remote: reads go on from the last fetch
+                log.info("%s", exc.message)
             except Exception:  # keep polling; the next round may work
                 log.exception("could not read branch %s", self.store.branch_ref)
+            if fetch:
+                next_fetch = loop.time() + self.fetch_interval
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(

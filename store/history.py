@@ -22,6 +22,7 @@ from store.gitobjects import tree as tree_at
 from store.keys import ObjectKey
 from store.model import Delete, Operation, Put, Requester, WriteResult
 from store.repo import GitStore
+from store.secrets import redact_secret_pair
 from store.snapshot import (
     Entry,
     ParseCache,
@@ -167,7 +168,8 @@ class History:
             if ident in seen:
                 continue
             seen.add(ident)
-            parts.append(_document_diff(self._segment(old), self._segment(new), old, new))
+            texts = redact_secret_pair(self._segment(old), self._segment(new))
+            parts.append(_document_diff(*texts, old, new))
         return "".join(parts)
 
     # ---- changing --------------------------------------------------------------

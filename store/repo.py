@@ -39,6 +39,8 @@ from store.model import (
     WatchEvent,
     WriteResult,
 )
+from store.remote import Push, RemoteMirror
+from store.secrets import PLAINTEXT_MESSAGE, plaintext_secret_problems
 from store.snapshot import (
     Entry,
     ParseCache,
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 
 _EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 _MAX_ATTEMPTS = 64
+_MAX_REMOTE_ATTEMPTS = 16
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,12 @@ class GitStore:
         watch_window: int = 1000,
         parse_cache_size: int = 100_000,
         persist_parse_cache: bool = True,
+        remote: RemoteMirror | None = None,
     ) -> None:
         self.path = str(path)
+        self.remote = remote
+        if remote is not None:
+            remote.prepare(Path(path))
         self.layout = layout or Layout()
         self.identity = identity or CommitIdentity()
         self.cluster_kinds = frozenset(cluster_kinds)
@@ -133,6 +140,7 @@ class GitStore:
         self.branch_ref = _branch_ref(repo, branch)
         self._lock = threading.RLock()  # guards the timeline, caches and publishing
         self._write_lock = threading.Lock()  # one writer at a time in this process
+        self._ref_lock = threading.Lock()  # fetches and pushes move the local branch in turn
         self._cache = ParseCache(self.layout, self.cluster_kinds, parse_cache_size)
         # Parsed files are kept beside the repository's own data for the next process.
         self._cache_file = (
@@ -148,7 +156,10 @@ class GitStore:
         self._state = HeadState(None, EMPTY_RV, Snapshot(None), TwoLevel(), 0)
         self._listeners: list[Any] = []
         self._commit_infos: dict[str, CommitInfo] = {}
-        self.refresh()
+        try:
+            self.sync()
+        except Unavailable:  # serve what the local clone has; the next fetch may work
+            self.refresh()
 
     @classmethod
     def init(
@@ -377,23 +388,31 @@ class GitStore:
     ) -> WriteResult:
         """Make every operation in one commit, or none of them."""
         keyed = self._keyed(operations)
+        attempts = _MAX_REMOTE_ATTEMPTS if self.remote is not None else _MAX_ATTEMPTS
         with self._write_lock:
-            for attempt in range(_MAX_ATTEMPTS):
+            for attempt in range(attempts):
                 state = self.refresh()
                 tree_id, changed = self._prepare(state, keyed)
                 if dry_run or tree_id is None:
                     return self._unwritten(state, keyed, dry_run)
                 subject = message or _default_message(keyed, state.snapshot)
                 text = _commit_message(subject, who, request_id, trailers)
-                commit_id = self._commit(state, tree_id, text, who)
-                if commit_id is not None:
+                commit_id = self._create_commit(state, tree_id, text, who)
+                if self._publish(state.commit_id, commit_id, text):
                     self._sync_worktree(state.commit_id, commit_id, changed)
                     self._advance(commit_id)
                     return self._written(commit_id, keyed)
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter only
-        raise Conflict(
-            f"branch {self.branch_ref} kept moving; gave up after {_MAX_ATTEMPTS} attempts"
-        )
+                time.sleep(self._backoff(attempt))
+        raise Conflict(f"branch {self.branch_ref} kept moving; gave up after {attempts} attempts")
+
+    def _backoff(self, attempt: int) -> float:
+        """Randomised, growing waits so writers that collided do not collide again.
+
+        A local compare-and-swap takes microseconds; a push takes milliseconds, so
+        replicas sharing a remote back off on that scale.
+        """
+        unit = 0.002 if self.remote is None else 0.01
+        return random.uniform(0, unit * 2 ** min(attempt, 5))  # noqa: S311 - jitter only
 
     def _keyed(self, operations: Sequence[Operation]) -> list[tuple[ObjectKey, Operation]]:
         keyed: list[tuple[ObjectKey, Operation]] = []
@@ -406,6 +425,8 @@ class GitStore:
             )
             if key in seen:
                 raise Invalid(f"{key} appears more than once in one change")
+            if isinstance(op, Put) and (leaks := plaintext_secret_problems(op.obj)):
+                raise Invalid(f"{key}: {PLAINTEXT_MESSAGE}", leaks)  # defence in depth
             seen.add(key)
             keyed.append((key, op))
         if not keyed:
@@ -460,37 +481,65 @@ class GitStore:
         base = repo[state.commit_id].peel(pygit2.Tree) if state.commit_id else None
         return _write_tree(repo, base, blobs), sorted(blobs)
 
-    def _commit(self, state: HeadState, tree_id: str, message: str, who: Requester) -> str | None:
-        """Create the commit and move the branch to it if nobody else moved it first."""
-        repo = self._repo()
+    def _create_commit(self, state: HeadState, tree_id: str, message: str, who: Requester) -> str:
         now = int(time.time())
         parents = [state.commit_id] if state.commit_id else []
-        commit_id = repo.create_commit(
-            None,
-            self.identity.author(who, now),
-            self.identity.committer(now),
-            message,
-            tree_id,
-            parents,
-        )
+        author, committer = self.identity.author(who, now), self.identity.committer(now)
+        return str(self._repo().create_commit(None, author, committer, message, tree_id, parents))
+
+    def _publish(self, base: str | None, commit_id: str, message: str) -> bool:
+        """Make `commit_id` the branch tip if the branch is still at `base`.
+
+        With a remote, the remote decides (a fast-forward push); the local branch follows.
+        """
+        if self.remote is None:
+            return self._move_branch(base, commit_id, message)
+        outcome = self.remote.push(self._repo(), commit_id, base)  # Unavailable propagates
+        with self._ref_lock:
+            if outcome is Push.REMOTE_MOVED:
+                self._follow_tracking_ref()
+                return False
+            self._force_branch(commit_id)
+        return True
+
+    def _move_branch(self, base: str | None, commit_id: str, message: str) -> bool:
+        """Compare-and-swap of the local branch ref from `base` to `commit_id`."""
+        repo = self._repo()
         try:
-            if state.commit_id is None:
+            if base is None:
                 repo.references.create(self.branch_ref, commit_id, force=False)
-            else:
-                ref = repo.references.get(self.branch_ref)
-                if ref is None or str(ref.target) != state.commit_id:
-                    return None
-                # set_target checks the ref still holds the value read above (libgit2 CAS).
-                ref.set_target(commit_id, f"gitplane: {message.splitlines()[0]}")
+                return True
+            ref = repo.references.get(self.branch_ref)
+            if ref is None or str(ref.target) != base:
+                return False
+            # set_target checks the ref still holds the value read above (libgit2 CAS).
+            ref.set_target(commit_id, f"gitplane: {message.splitlines()[0]}")
         except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError) as exc:
             log.debug("branch moved during a write (%s); retrying", exc)
-            return None
+            return False
         except OSError as exc:
             if "lock" not in str(exc):
                 raise Unavailable(f"cannot update branch {self.branch_ref}: {exc}") from exc
             log.debug("branch is locked by another writer (%s); retrying", exc)
-            return None
-        return str(commit_id)
+            return False
+        return True
+
+    def _force_branch(self, commit_id: str | None) -> None:
+        if commit_id is not None:
+            self._repo().references.create(self.branch_ref, commit_id, force=True)
+
+    def _follow_tracking_ref(self) -> None:
+        assert self.remote is not None
+        ref = self._repo().references.get(self.remote.tracking_ref)
+        self._force_branch(str(ref.target) if ref is not None else None)
+
+    def sync(self) -> HeadState:
+        """Fetch from the remote (when there is one) and catch up with its branch."""
+        if self.remote is not None:
+            tip = self.remote.fetch(self._repo())
+            with self._ref_lock:
+                self._force_branch(tip)
+        return self.refresh()
 
     def _sync_worktree(self, old: str | None, new: str, paths: list[str]) -> None:
         """In a checkout of this branch, update the files the person has not touched.

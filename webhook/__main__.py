@@ -17,6 +17,7 @@ import yaml
 from aiohttp import web
 
 from store.aio import AsyncStore
+from store.remote import Credentials, RemoteMirror
 from store.repo import GitStore
 from webhook.config import MODES, ConfigError, WebhookConfig
 from webhook.desired import DesiredState
@@ -36,6 +37,12 @@ SCALARS = (
     "desired-dir",
     "repo",
     "branch",
+    "remote",
+    "fetch-interval",
+    "git-username",
+    "git-ssh-key",
+    "git-known-hosts",
+    "git-token-file",
 )
 DEFAULTS: dict[str, Any] = {"port": 8443, "bind": "0.0.0.0"}  # noqa: S104  # a pod's webhook
 
@@ -82,7 +89,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--key-file", help="serving key (PEM), re-read when it changes")
     p.add_argument("--port", type=int, help="HTTPS port (default 8443)")
     p.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
-    p.add_argument("--repo", help="the Git repository holding desired state (bare or not)")
+    p.add_argument(
+        "--repo",
+        help="the Git repository holding desired state (bare or not);"
+        " with --remote, where to keep the local clone",
+    )
+    p.add_argument("--remote", help="Git remote to follow (fetched every --fetch-interval seconds)")
+    p.add_argument("--fetch-interval", type=float, help="seconds between fetches (default 15)")
+    p.add_argument("--git-username", help="user for the remote (default git)")
+    p.add_argument("--git-ssh-key", help="private key file for an SSH remote")
+    p.add_argument(
+        "--git-known-hosts", help="known_hosts file for an SSH remote (checked strictly)"
+    )
+    p.add_argument("--git-token-file", help="file holding an HTTPS token for the remote")
     p.add_argument("--branch", help="branch to follow (default: the repository's current one)")
     p.add_argument(
         "--desired-dir",
@@ -135,6 +154,20 @@ def webhook_config(values: dict[str, Any]) -> WebhookConfig:
     )
 
 
+def _remote(values: dict[str, Any]) -> RemoteMirror | None:
+    if not values.get("remote"):
+        return None
+    key, token = values.get("git-ssh-key"), values.get("git-token-file")
+    hosts = values.get("git-known-hosts")
+    credentials = Credentials(
+        username=values.get("git-username") or "git",
+        ssh_private_key=Path(key) if key else None,
+        known_hosts=Path(hosts) if hosts else None,
+        token_file=Path(token) if token else None,
+    )
+    return RemoteMirror(values["remote"], values.get("branch") or "main", credentials)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = parser()
     args = p.parse_args(argv)
@@ -150,11 +183,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error("give one source of desired state: --repo (a Git repository) or --desired-dir")
     tls = ReloadingTLS(str(values["cert-file"]), str(values["key-file"]))
     if values.get("repo"):
-        store = GitStore(values["repo"], branch=values.get("branch"))
+        store = GitStore(values["repo"], branch=values.get("branch"), remote=_remote(values))
         desired: DesiredState = GitDesiredState(store)
         count = store.head.snapshot.count()
         app = make_app(desired, config)
-        follow = AsyncStore(store)  # its poller keeps the snapshot at the branch tip
+        # Its poller keeps the snapshot at the branch tip (fetching the remote, if any).
+        follow = AsyncStore(store, fetch_interval=float(values.get("fetch-interval") or 15))
 
         async def start_following(_: web.Application) -> None:
             await follow.start()

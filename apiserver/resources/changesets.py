@@ -9,6 +9,7 @@ from apiserver.errors import field_errors, to_api_error
 from apiserver.resources.base import JSONObject, VerbsNotServed, commit_message
 from apiserver.resources.info import GROUP, GROUP_VERSION, ResourceInfo
 from apiserver.resources.manifests import manifest_name, timestamp
+from apiserver.secrets.policy import ObjectTransformer
 from apiserver.validation_hook import ObjectValidator
 from kube import status
 from store import errors as store_errors
@@ -20,11 +21,16 @@ from store.snapshot import Snapshot
 
 class ChangeSetStrategy(VerbsNotServed):
     def __init__(
-        self, store: AsyncStore, info: ResourceInfo, validator: ObjectValidator | None = None
+        self,
+        store: AsyncStore,
+        info: ResourceInfo,
+        validator: ObjectValidator | None = None,
+        transform: ObjectTransformer | None = None,
     ) -> None:
         self.store = store
         self.info = info
         self.validator = validator
+        self.transform = transform  # e.g. a plain Secret becomes the SealedSecret to store
 
     async def create(self, ctx: RequestContext, namespace: str, obj: JSONObject) -> JSONObject:
         metadata = obj["metadata"]
@@ -47,6 +53,7 @@ class ChangeSetStrategy(VerbsNotServed):
                 status.FieldError.required("spec.put", "a ChangeSet must put or delete something")
             )
         operations: list[Operation] = []
+        stored_puts: list[object] = []  # what is written, and shown, for each of spec.put
         for index, declared in enumerate(puts):
             path = f"spec.put[{index}]"
             try:
@@ -62,9 +69,17 @@ class ChangeSetStrategy(VerbsNotServed):
                         f"must be {namespace!r}, the ChangeSet's namespace",
                     )
                 )
+            before = len(errors)
             if self.validator is not None:
                 errors.extend(self.validator(declared, path))
-            operations.append(Put(declared, namespace))
+            stored = declared
+            if self.transform is not None and len(errors) == before:
+                try:
+                    stored = self.transform(declared, path, key.namespace or namespace)
+                except status.Invalid as exc:
+                    errors.extend(exc.errors)
+            operations.append(Put(stored, namespace))
+            stored_puts.append(stored)
         head = self.store.head.snapshot
         for index, target in enumerate(deletes):
             found = self._find(head, namespace, target) if isinstance(target, str) else None
@@ -100,7 +115,7 @@ class ChangeSetStrategy(VerbsNotServed):
             "apiVersion": GROUP_VERSION,
             "kind": self.info.kind,
             "metadata": {"name": name, "namespace": namespace, "creationTimestamp": when},
-            "spec": spec,
+            "spec": {**spec, "put": stored_puts} if puts else spec,
             "status": {
                 "commit": result.commit_id or "",
                 "author": ctx.user.username,

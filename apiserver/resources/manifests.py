@@ -19,6 +19,7 @@ from apiserver.context import RequestContext
 from apiserver.errors import to_api_error
 from apiserver.resources.base import JSONObject, ListResult, WatchItem, commit_message
 from apiserver.resources.info import GROUP, GROUP_VERSION, ResourceInfo
+from apiserver.secrets.policy import ObjectTransformer
 from apiserver.validation_hook import ObjectValidator
 from apiserver.watching import store_watch
 from kube import status
@@ -53,8 +54,10 @@ class ManifestStrategy:
         cluster: bool,
         validator: ObjectValidator | None = None,
         bookmark_every: float = 15.0,
+        transform: ObjectTransformer | None = None,
     ) -> None:
         self.store = store
+        self.transform = transform  # e.g. a plain Secret becomes the SealedSecret to store
         self.bookmark_every = bookmark_every
         self.info = info
         self.cluster = cluster
@@ -156,8 +159,11 @@ class ManifestStrategy:
     # ---- writing ----------------------------------------------------------------------
 
     async def create(self, ctx: RequestContext, namespace: str, obj: JSONObject) -> JSONObject:
-        key, declared = self._declared(namespace, obj, obj.get("metadata", {}).get("name") or "")
-        put = Put(declared, "" if self.cluster else namespace, "create")
+        name = obj.get("metadata", {}).get("name") or ""
+        key, declared = self._declared(namespace, obj, name)
+        # A plain Secret became a SealedSecret: applying it again seals it again.
+        resealed = bool(name) and manifest_name(key) != name
+        put = Put(declared, "" if self.cluster else namespace, "apply" if resealed else "create")
         return await self._write(ctx, key, put, obj)
 
     async def update(
@@ -311,6 +317,12 @@ class ManifestStrategy:
             )
         if self.validator is not None:
             errors.extend(self.validator(declared, "spec.object"))
+        if self.transform is not None and not errors:
+            try:
+                declared = self.transform(declared, "spec.object", key.namespace)
+                key = key_of(declared, scope)
+            except status.Invalid as exc:
+                errors.extend(exc.errors)
         if errors:
             raise status.Invalid(gk, name or expected, errors)
         return key, declared

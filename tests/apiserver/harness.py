@@ -15,6 +15,8 @@ import yaml
 from aiohttp import web
 
 from apiserver.auth import client_certificate_user, serving_context
+from apiserver.secrets.certificate import FileCertificate
+from apiserver.secrets.policy import SecretPolicy
 from apiserver.serving import default_validator, make_api_app
 from gitplane_cli.up import Pki, prepare_pki, write_admin_kubeconfig
 from pki.issue import issue_client_certificate
@@ -23,6 +25,16 @@ from store.aio import AsyncStore
 from store.repo import GitStore
 
 KUBECTL = shutil.which("kubectl") or "kubectl"
+
+
+def older_kubectl() -> str | None:
+    """Another kubectl on PATH than the 1.37 wheel's (e.g. a distribution's), if any."""
+    seen = {os.path.realpath(KUBECTL)}
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(directory, "kubectl")
+        if os.access(candidate, os.X_OK) and os.path.realpath(candidate) not in seen:
+            return candidate
+    return None
 
 
 @dataclass
@@ -51,13 +63,14 @@ class Server:
     async def kubectl(
         self,
         *args: str,
+        binary: str | None = None,
         stdin: str | None = None,
         kubeconfig: Path | None = None,
         env: dict[str, str] | None = None,
         within: float = 60,
     ) -> Result:
         process = await asyncio.create_subprocess_exec(
-            KUBECTL,
+            binary or KUBECTL,
             f"--kubeconfig={kubeconfig or self.kubeconfig}",
             *args,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -96,15 +109,23 @@ class Server:
         return path
 
 
-async def start_server(directory: Path) -> tuple[Server, web.AppRunner]:
+async def start_server(
+    directory: Path,
+    store: GitStore | None = None,
+    hook_secret: bytes | None = None,
+    sealing_cert: Path | None = None,
+) -> tuple[Server, web.AppRunner]:
     repo = directory / "repo"
-    store = GitStore.init(repo)
+    store = store or GitStore.init(repo)
+    repo = Path(store.path)
     pki = prepare_pki(directory / "pki")
     app = make_api_app(
         AsyncStore(store, poll_interval=0.1),
         authenticate=client_certificate_user,
         validator=default_validator(),
         bookmark_every=0.5,
+        hook_secret=hook_secret,
+        transform=SecretPolicy(FileCertificate(sealing_cert)) if sealing_cert else None,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -24,8 +24,15 @@ async def test_revisions_list_newest_first_and_get_by_prefix_with_diff(api: Serv
     assert one["metadata"]["name"] == commits[1]
     assert one["spec"]["author"] == "gitplane-admin"
     assert one["spec"]["parents"] == [commits[2]]
-    assert one["spec"]["changes"] == [{"type": "MODIFIED", "kind": "ConfigMap", "group": "",
-                                       "name": "settings", "manifest": "configmap.settings"}]
+    assert one["spec"]["changes"] == [
+        {
+            "type": "MODIFIED",
+            "kind": "ConfigMap",
+            "group": "",
+            "name": "settings",
+            "manifest": "configmap.settings",
+        }
+    ]
     assert "-  mode: production\n+  mode: v2" in one["spec"]["diff"]
     other = await api.kubectl("get", "rev", commits[1][:7], "-n", "billing")
     assert other.code == 1 and "not found" in other.err  # that commit did not touch billing
@@ -44,8 +51,9 @@ async def test_revert_and_rollback_resources(api: Server) -> None:
     assert api.git("rev-parse", "HEAD").strip() == commit
     assert "mode: v2" in api.git("show", "HEAD:shop/configmap-settings.yaml")
     listed = (await api.ok("get", "reverts", "-n", "shop", "-o", "json")).json()["items"]
-    assert [(r["metadata"]["name"], r["spec"]["revision"], r["status"]["commit"]) for r in listed] == [
-        ("undo-v3", commits[0], commit)]
+    assert [
+        (r["metadata"]["name"], r["spec"]["revision"], r["status"]["commit"]) for r in listed
+    ] == [("undo-v3", commits[0], commit)]
     rollback = textwrap.dedent(f"""\
         apiVersion: gitplane.io/v1alpha1
         kind: Rollback
@@ -89,7 +97,10 @@ async def test_changeset_is_one_commit(api: Server) -> None:
     result = await api.ok("create", "-f", "-", "-o", "json", stdin=changeset)
     assert result.json()["metadata"]["name"].startswith("release-")
     assert int(api.git("rev-list", "--count", "HEAD")) == before + 1
-    assert api.git("log", "-1", "--format=%s").strip() == "release 1.2: two config maps, settings retired"
+    assert (
+        api.git("log", "-1", "--format=%s").strip()
+        == "release 1.2: two config maps, settings retired"
+    )
     names = (await api.ok("get", "mf", "-n", "shop", "-o", "name")).out.split()
     assert names == ["manifest.gitplane.io/configmap.a", "manifest.gitplane.io/configmap.b"]
     bad = changeset.replace("delete: [configmap.settings]", "delete: [configmap.missing]")
@@ -99,7 +110,8 @@ async def test_changeset_is_one_commit(api: Server) -> None:
 
 async def test_invalid_builtin_object_is_rejected_with_its_field_path(api: Server) -> None:
     bad = CONFIGMAP.replace("name: settings\n", "name: settings\n").replace(
-        "data:\n      mode: production", "data:\n      mode: production\n    immutable: maybe")
+        "data:\n      mode: production", "data:\n      mode: production\n    immutable: maybe"
+    )
     result = await api.kubectl("apply", "-f", "-", stdin=bad)
     assert result.code == 1
     assert "spec.object.immutable" in result.err

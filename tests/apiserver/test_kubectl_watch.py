@@ -47,8 +47,17 @@ class Watcher:
 
 async def _watch(api: Server, *args: str) -> Watcher:
     process = await asyncio.create_subprocess_exec(
-        KUBECTL, f"--kubeconfig={api.kubeconfig}", "get", *args, "-w", "--output-watch-events", "-o", "json",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=api.env,
+        KUBECTL,
+        f"--kubeconfig={api.kubeconfig}",
+        "get",
+        *args,
+        "-w",
+        "--output-watch-events",
+        "-o",
+        "json",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=api.env,
     )
     return Watcher(process)
 
@@ -58,7 +67,9 @@ async def test_list_then_watch_sees_every_change(api: Server) -> None:
     watcher = await _watch(api, "manifests", "-n", "shop")
     try:
         first = await watcher.next()
-        assert first["type"] == "ADDED" and first["object"]["metadata"]["name"] == "configmap.settings"
+        assert (
+            first["type"] == "ADDED" and first["object"]["metadata"]["name"] == "configmap.settings"
+        )
         await api.ok("apply", "-f", "-", stdin=CONFIGMAP.replace("production", "staging"))
         changed = await watcher.next()
         assert changed["type"] == "MODIFIED"
@@ -68,9 +79,13 @@ async def test_list_then_watch_sees_every_change(api: Server) -> None:
         assert (added["type"], added["object"]["metadata"]["name"]) == ("ADDED", "configmap.other")
         await api.ok("delete", "mf", "configmap.settings", "-n", "shop")
         deleted = await watcher.next()
-        assert (deleted["type"], deleted["object"]["metadata"]["name"]) == ("DELETED", "configmap.settings")
+        assert (deleted["type"], deleted["object"]["metadata"]["name"]) == (
+            "DELETED",
+            "configmap.settings",
+        )
         assert int(deleted["object"]["metadata"]["resourceVersion"]) > int(
-            changed["object"]["metadata"]["resourceVersion"])
+            changed["object"]["metadata"]["resourceVersion"]
+        )
     finally:
         await watcher.stop()
 
@@ -110,13 +125,18 @@ async def test_watch_resumes_from_a_resource_version(api: Server) -> None:
     await api.ok("apply", "-f", "-", stdin=CONFIGMAP.replace("production", "v3"))
     events = await _raw(api, f"watch=1&resourceVersion={rv}&timeoutSeconds=1")
     assert [(e["type"], e["object"]["spec"]["object"]["data"]["mode"]) for e in events] == [
-        ("MODIFIED", "v2"), ("MODIFIED", "v3")]
+        ("MODIFIED", "v2"),
+        ("MODIFIED", "v3"),
+    ]
 
 
 async def test_bookmarks_and_initial_events(api: Server) -> None:
     await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
-    events = await _raw(api, "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
-                             "&allowWatchBookmarks=true&timeoutSeconds=2")
+    events = await _raw(
+        api,
+        "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+        "&allowWatchBookmarks=true&timeoutSeconds=2",
+    )
     assert events[0]["type"] == "ADDED"
     end = events[1]
     assert end["type"] == "BOOKMARK"
@@ -135,8 +155,16 @@ async def test_too_old_version_is_410_expired(api: Server) -> None:
 async def test_table_watch_prints_rows(api: Server) -> None:
     await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
     process = await asyncio.create_subprocess_exec(
-        KUBECTL, f"--kubeconfig={api.kubeconfig}", "get", "mf", "-n", "shop", "-w",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=api.env,
+        KUBECTL,
+        f"--kubeconfig={api.kubeconfig}",
+        "get",
+        "mf",
+        "-n",
+        "shop",
+        "-w",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=api.env,
     )
     try:
         assert process.stdout is not None
@@ -167,13 +195,19 @@ async def test_metadata_only_list_and_watch(api: Server) -> None:
     context.load_cert_chain(str(api.directory / "kcm.crt"), str(api.directory / "kcm.key"))
     url = f"https://127.0.0.1:{api.port}/apis/gitplane.io/v1alpha1/manifests"
     async with aiohttp.ClientSession() as session:
-        headers = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"}
+        headers = {
+            "Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+        }
         async with session.get(url, headers=headers, ssl=context) as response:
             body = await response.json()
         assert body["kind"] == "PartialObjectMetadataList"
         assert body["items"][0]["kind"] == "PartialObjectMetadata"
         assert "spec" not in body["items"][0]
         headers = {"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}
-        async with session.get(f"{url}?watch=1&timeoutSeconds=1", headers=headers, ssl=context) as response:
-            lines = [json.loads(line) for line in (await response.text()).splitlines() if line.strip()]
+        async with session.get(
+            f"{url}?watch=1&timeoutSeconds=1", headers=headers, ssl=context
+        ) as response:
+            lines = [
+                json.loads(line) for line in (await response.text()).splitlines() if line.strip()
+            ]
         assert lines[0]["type"] == "ADDED" and lines[0]["object"]["kind"] == "PartialObjectMetadata"

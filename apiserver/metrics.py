@@ -1,0 +1,84 @@
+"""`/metrics` (Prometheus text) and `/readyz`: what the store and its remote look like now.
+
+Values are read from the store when scraped, so nothing is updated on the request path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from store.aio import AsyncStore
+
+
+class StoreCollector(Collector):
+    def __init__(self, store: AsyncStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        head = self.store.head
+        yield GaugeMetricFamily(
+            "gitplane_store_objects",
+            "Objects declared at the branch tip.",
+            value=head.snapshot.count(),
+        )
+        yield GaugeMetricFamily(
+            "gitplane_store_problems",
+            "Documents in the repository that could not be loaded as objects.",
+            value=len(head.snapshot.problems),
+        )
+        yield GaugeMetricFamily(
+            "gitplane_store_history_rewrites",
+            "Times the branch was found rewritten since start.",
+            value=head.epoch,
+        )
+        remote = self.store.store.remote
+        if remote is None:
+            return
+        yield GaugeMetricFamily(
+            "gitplane_remote_stale",
+            "1 while the Git remote cannot be reached.",
+            value=1 if remote.stale_since is not None else 0,
+        )
+        yield GaugeMetricFamily(
+            "gitplane_remote_stale_since_timestamp_seconds",
+            "When the remote became unreachable (0 when it is reachable).",
+            value=remote.stale_since or 0,
+        )
+        yield GaugeMetricFamily(
+            "gitplane_remote_last_success_timestamp_seconds",
+            "Last fetch or push that worked.",
+            value=remote.last_success or 0,
+        )
+
+
+def routes(store: AsyncStore) -> list[web.RouteDef]:
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(store))
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(registry), content_type="text/plain", charset="utf-8"
+        )
+
+    async def ready(request: web.Request) -> web.Response:
+        lines = [
+            f"[+]store ok: {store.head.snapshot.count()} objects at {store.head.commit_id or '-'}"
+        ]
+        remote = store.store.remote
+        if remote is not None and remote.stale_since is not None:
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(remote.stale_since))
+            lines.append(
+                f"[!]remote stale since {since}: {remote.last_error} (serving the last fetch)"
+            )
+        elif remote is not None:
+            lines.append("[+]remote ok")
+        text = "\n".join(lines) + "\nreadyz check passed\n"
+        return web.Response(text=text if "verbose" in request.query else "ok")
+
+    return [web.get("/metrics", metrics), web.get("/readyz", ready)]

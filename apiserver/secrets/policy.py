@@ -1,0 +1,136 @@
+"""What the API server does with each object submitted to be written to Git.
+
+- A plain Secret (values in `data`/`stringData`): sealed into the SealedSecret kubeseal
+  would make, which is stored (and answered) instead; without a sealing certificate,
+  Invalid, saying how to configure sealing or what to submit instead.
+- A SealedSecret, an ExternalSecret or a SOPS-encrypted Secret: checked, stored as it is.
+- Anything else: unchanged.
+
+Errors name fields, never values. The strategies call the policy on each declared object
+(see ObjectTransformer); the store refuses plaintext Secrets again whatever the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from apiserver.secrets.certificate import CertificateError, CertificateSource
+from apiserver.secrets.references import (
+    external_secret_errors,
+    is_external_secret,
+    is_sealed_secret,
+    sealed_secret_errors,
+    sops_secret_errors,
+)
+from apiserver.secrets.sealing import SealingError, seal
+from apiserver.validation_hook import ObjectValidator
+from kube import status
+from store.secrets import is_core_secret, plaintext_fields
+
+# (declared object, field path prefix such as "spec.object", namespace it goes to ("" when
+# cluster-scoped)) -> the object to write instead. Raises status.Invalid (its `errors` are
+# FieldErrors below the prefix) or another status.ApiError.
+ObjectTransformer = Callable[[dict[str, Any], str, str], dict[str, Any]]
+
+SECRET = status.GroupKind("", "Secret")
+HOW_TO_SEAL = (
+    "a plain Secret is never written to Git, and this server has no sealing certificate to"
+    " seal it with: start the API server (or `gitplane up`) with --sealing-cert PATH (the"
+    " sealed-secrets controller's certificate, from `kubeseal --fetch-cert`) or"
+    " --sealing-controller, or submit a SealedSecret (made with kubeseal), an ExternalSecret"
+    " or a SOPS-encrypted Secret instead"
+)
+
+
+class SecretPolicy:
+    """The ObjectTransformer for Secrets; `certificates` None means sealing is not configured."""
+
+    def __init__(self, certificates: CertificateSource | None = None) -> None:
+        self.certificates = certificates
+
+    def __call__(self, obj: dict[str, Any], path: str, namespace: str) -> dict[str, Any]:
+        if is_sealed_secret(obj):
+            _raise_if(errors=sealed_secret_errors(obj, path), kind="SealedSecret", obj=obj)
+            return obj
+        if is_external_secret(obj):
+            _raise_if(errors=external_secret_errors(obj, path), kind="ExternalSecret", obj=obj)
+            return obj
+        if not is_core_secret(obj):
+            return obj
+        if "sops" in obj:
+            _raise_if(errors=sops_secret_errors(obj, path), kind="Secret", obj=obj)
+            return obj
+        fields = plaintext_fields(obj)
+        if not fields:
+            return obj  # nothing secret in it (e.g. a service account token to be filled in)
+        if self.certificates is None:
+            tops = sorted({f.split("[", 1)[0] for f in fields})
+            raise status.Invalid(
+                SECRET,
+                _name(obj),
+                [status.FieldError.forbidden(f"{path}.{top}", HOW_TO_SEAL) for top in tops],
+            )
+        try:
+            certificate = self.certificates.current()
+        except CertificateError as exc:
+            raise status.ServiceUnavailable(
+                f"cannot seal Secret {_name(obj)!r}: {exc}", retry_after_seconds=10
+            ) from None
+        try:
+            return seal(obj, certificate.public_key, namespace)
+        except SealingError as exc:
+            raise status.Invalid(
+                SECRET,
+                _name(obj),
+                [status.FieldError.invalid(f"{path}.{exc.field}", status.OMITTED, exc.message)],
+            ) from None
+
+
+def _raise_if(*, errors: list[status.FieldError], kind: str, obj: dict[str, Any]) -> None:
+    if errors:
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+        raise status.Invalid(status.GroupKind(group, kind), _name(obj), errors)
+
+
+def _name(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def secret_safe(validator: ObjectValidator) -> ObjectValidator:
+    """`validator`, with Secret values kept out of its errors.
+
+    Schema errors print the bad value (`Invalid value: "..."`); for a Secret's `data`
+    and `stringData` fields the value is dropped, and so is any detail that quotes it.
+    """
+
+    def validate(obj: dict[str, Any], prefix: str) -> list[status.FieldError]:
+        errors = validator(obj, prefix)
+        if not errors or not is_core_secret(obj):
+            return errors
+        values = _value_texts(obj)
+        guarded = tuple(f"{prefix}.{f}" if prefix else f for f in ("data", "stringData"))
+        safe: list[status.FieldError] = []
+        for error in errors:
+            quoted = any(v in error.detail for v in values)
+            if error.field.startswith(guarded) or quoted:
+                detail = "" if quoted else error.detail
+                safe.append(status.FieldError(error.type, error.field, status.OMITTED, detail))
+            else:
+                safe.append(error)
+        return safe
+
+    return validate
+
+
+def _value_texts(obj: dict[str, Any]) -> list[str]:
+    texts: list[str] = []
+    for field in ("data", "stringData"):
+        values = obj.get(field)
+        if isinstance(values, dict):
+            texts += [str(v) for v in values.values() if v is not None and str(v) != ""]
+        elif values is not None:
+            texts.append(str(values))
+    return texts

@@ -1,0 +1,168 @@
+"""Git remote benchmark: a bare repository on local disk as the remote; same-run ratios.
+
+Targets (issue "Git remote"):
+  acknowledged writes per second with a local remote: at least 50% of the no-remote rate;
+  an outside commit visible through the API within 1 s of POST /hooks/git;
+  two replicas writing different objects: aggregate throughput not below one replica's.
+
+Run: python bench/remote_bench.py [--objects 1000] [--writes 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import hashlib
+import hmac
+import multiprocessing
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from store_bench import make_repo
+
+from apiserver.auth import client_certificate_user, serving_context
+from apiserver.serving import make_api_app
+from gitplane_cli.up import prepare_pki
+from pki.issue import issue_client_certificate
+from store.aio import AsyncStore
+from store.model import Requester
+from store.remote import RemoteMirror
+from store.repo import GitStore
+
+WHO = Requester("bench")
+
+
+def updates(store: GitStore, count: int, offset: int = 0, acked: list[str] | None = None) -> float:
+    """Seconds for `count` sequential single-object updates (distinct objects per offset)."""
+    items = store.list_objects().items[offset : offset + count]
+    start = time.perf_counter()
+    for n, item in enumerate(items):
+        changed = copy.deepcopy(item.obj)
+        changed["spec"]["replicas"] = 1000 + n
+        result = store.update(changed, WHO)
+        if acked is not None and result.commit_id:
+            acked.append(result.commit_id)
+    return time.perf_counter() - start
+
+
+def _replica_worker(path: str, remote: str, count: int, offset: int, out: multiprocessing.Queue[list[str]]) -> None:
+    store = GitStore(path, remote=RemoteMirror(remote, "main"))
+    acked: list[str] = []
+    updates(store, count, offset, acked)
+    out.put(acked)
+
+
+def bench_writes(base: Path, objects: int, count: int) -> None:
+    local = base / "local.git"
+    make_repo(local, objects)
+    no_remote = count / updates(GitStore(local, persist_parse_cache=False), count)
+    remote = base / "remote.git"
+    shutil.copytree(local, remote)
+    with_remote = count / updates(GitStore(base / "clone-1", remote=RemoteMirror(str(remote), "main")), count,
+                                  offset=count)
+    print(f"sequential acknowledged writes: no remote {no_remote:.0f}/s, pushed to a local remote"
+          f" {with_remote:.0f}/s = {with_remote / no_remote:.2f}   (target >= 0.5)")
+    cli = GitStore(base / "clone-cli", remote=RemoteMirror(str(remote), "main", direct_local=False))
+    through_git = (count // 2) / updates(cli, count // 2, offset=count + count // 2)
+    print(f"  the same remote through the git CLI (the transport of ssh/https remotes):"
+          f" {through_git:.0f}/s = {through_git / no_remote:.2f} (a git process and a push per write)")
+
+    context = multiprocessing.get_context("spawn")
+    for path in ("clone-a", "clone-b", "clone-c"):
+        GitStore(base / path, remote=RemoteMirror(str(remote), "main"))  # clone before timing
+    queue: multiprocessing.Queue[list[str]] = context.Queue()
+    start = time.perf_counter()
+    one = context.Process(target=_replica_worker, args=(str(base / "clone-a"), str(remote), count, 2 * count, queue))
+    one.start()
+    one.join()
+    single = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    pair = [context.Process(target=_replica_worker, args=(str(base / name), str(remote), count // 2, offset, queue))
+            for name, offset in (("clone-b", 3 * count), ("clone-c", 3 * count + count // 2))]
+    for p in pair:
+        p.start()
+    for p in pair:
+        p.join()
+    both = count / (time.perf_counter() - start)
+    print(f"one replica process {single:.0f} writes/s; two replicas on different objects {both:.0f}/s"
+          f" aggregate = {both / single:.2f}   (target >= 1.0)")
+    acked = [commit for _ in range(3) for commit in queue.get(timeout=60)]
+    history = set(subprocess.run(["git", "-C", str(remote), "rev-list", "main"], capture_output=True,
+                                 text=True, check=True).stdout.split())
+    subprocess.run(["git", "-C", str(remote), "fsck", "--strict"], check=True, capture_output=True)
+    print(f"  {len(acked)} acknowledged replica writes, all in the remote's history:"
+          f" {set(acked) <= history}; git fsck clean")
+
+
+def _git(*args: str) -> None:
+    subprocess.run(["git", *args], check=True, capture_output=True)
+
+
+async def bench_hook(base: Path) -> None:
+    remote = base / "hook-remote.git"
+    _git("init", "-q", "--bare", "-b", "main", str(remote))
+    store = GitStore(base / "hook-clone", remote=RemoteMirror(str(remote), "main"))
+    store.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seed", "namespace": "shop"}}, WHO)
+    secret = b"bench-secret"
+    pki = prepare_pki(base / "pki")
+    app = make_api_app(AsyncStore(store, fetch_interval=3600), authenticate=client_certificate_user,
+                       hook_secret=secret)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0,
+                       ssl_context=serving_context(str(pki.cert_file), str(pki.key_file), str(pki.ca_file)))
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    issued = issue_client_certificate(pki.ca, "bench")
+    issued.save(base / "b.crt", base / "b.key")
+    context = ssl.create_default_context(cafile=str(pki.ca_file))
+    context.load_cert_chain(str(base / "b.crt"), str(base / "b.key"))
+    person = base / "person"
+    _git("clone", "-q", str(remote), str(person))
+    delays = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(10):
+            (person / "shop" / f"pr-{n}.yaml").write_text(
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pr-{n}\n  namespace: shop\n")
+            _git("-C", str(person), "add", "-A")
+            _git("-C", str(person), "-c", "user.name=p", "-c", "user.email=p@x", "commit", "-qm", f"pr {n}")
+            _git("-C", str(person), "push", "-q", "origin", "main")
+            body = b'{"ref": "refs/heads/main"}'
+            signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+            start = time.perf_counter()
+            async with session.post(f"https://127.0.0.1:{port}/hooks/git", data=body, ssl=context,
+                                    headers={"X-Hub-Signature-256": signature}) as response:
+                assert response.status == 200
+            url = f"https://127.0.0.1:{port}/apis/gitplane.io/v1alpha1/namespaces/shop/manifests/configmap.pr-{n}"
+            async with session.get(url, ssl=context) as response:
+                assert response.status == 200
+            delays.append(time.perf_counter() - start)
+    await runner.cleanup()
+    print(f"outside commit visible through the API after POST /hooks/git: p50 {sorted(delays)[5] * 1e3:.1f} ms,"
+          f" max {max(delays) * 1e3:.1f} ms   (target < 1000 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--writes", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_writes(Path(tmp), args.objects, args.writes)
+        asyncio.run(bench_hook(Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
