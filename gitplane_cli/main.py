@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from apiserver.secrets.options import add_sealing_arguments
-from gitplane_cli import demo, scan
+from gitplane_cli import certs, demo, scan
 from store.errors import StoreError
 from store.history import History
 from store.keys import ObjectKey
@@ -125,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--as", dest="user", default=getpass.getuser())
     command("check", "report documents that are not loadable objects; exit 1 if any", _check)
     scan.register(sub)
+    certs.register(sub)
     return parser
 
 

@@ -21,7 +21,7 @@ class Watcher:
         self.buffer = ""
         self.decoder = json.JSONDecoder()
 
-    async def next(self, within: float = 10) -> dict[str, Any]:
+    async def next(self, within: float = 30) -> dict[str, Any]:
         assert self.process.stdout is not None
         while True:
             stripped = self.buffer.lstrip()
@@ -35,7 +35,10 @@ class Watcher:
                     if event.get("type") != "BOOKMARK":  # kubectl asks for bookmarks; skip them
                         return event  # type: ignore[no-any-return]
                     continue
-            chunk = await asyncio.wait_for(self.process.stdout.read(65536), within)
+            try:
+                chunk = await asyncio.wait_for(self.process.stdout.read(65536), within)
+            except TimeoutError:
+                raise AssertionError(f"no watch event from kubectl in {within} s") from None
             assert chunk, "kubectl stopped watching"
             self.buffer += chunk.decode()
 

@@ -1,0 +1,99 @@
+"""`python -m apiserver`: serve gitplane.io/v1alpha1 over HTTPS from a Git repository.
+
+Two ways to know who is asking:
+
+--cluster     behind kube-apiserver's aggregation layer: front-proxy headers from its
+              verified client certificate, client certificates and bearer tokens as the
+              cluster's `extension-apiserver-authentication` ConfigMap says, every request
+              authorized by SubjectAccessReview. Reaches kube-apiserver with the pod's
+              service account, or with --kubeconfig.
+--standalone  no cluster: a client certificate from --client-ca-file is required; its
+              CN is the user and its O the groups.
+
+The serving certificate and key are re-read when their files change (e.g. a rotated
+Secret volume), without a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from apiserver.auth import client_certificate_user
+from apiserver.cluster import DELEGATED_AUTH, ClusterConfig, make_cluster_app
+from apiserver.serving import default_validator, make_api_app
+from apiserver.tls import ReloadingServerTLS
+from store.aio import AsyncStore
+from store.repo import GitStore
+
+log = logging.getLogger("gitplane.apiserver")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m apiserver",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--cluster", action="store_true", help="delegated authn/authz (see above)")
+    mode.add_argument("--standalone", action="store_true", help="client certificates only")
+    p.add_argument("--repo", required=True, help="the Git repository holding desired state")
+    p.add_argument("--branch", help="branch to serve (default: the repository's current one)")
+    p.add_argument(
+        "--cert-file", required=True, help="serving certificate (PEM), re-read on change"
+    )
+    p.add_argument("--key-file", required=True, help="serving key (PEM), re-read on change")
+    p.add_argument("--port", type=int, default=8443, help="HTTPS port (default 8443)")
+    p.add_argument(
+        "--bind",
+        default="0.0.0.0",  # noqa: S104  # a pod's server, reached through its Service
+        help="address to listen on (default 0.0.0.0)",
+    )
+    p.add_argument(
+        "--kubeconfig", help="--cluster: reach kube-apiserver with this instead of in-cluster"
+    )
+    p.add_argument("--client-ca-file", help="--standalone: CA bundle client certificates need")
+    return p
+
+
+def build(args: argparse.Namespace) -> tuple[web.Application, ReloadingServerTLS]:
+    store = AsyncStore(GitStore(args.repo, branch=args.branch))
+    if args.cluster:
+        app = make_cluster_app(store, ClusterConfig(kubeconfig=args.kubeconfig))
+        tls = ReloadingServerTLS(
+            args.cert_file, args.key_file, client_cas=app[DELEGATED_AUTH].client_ca_bundle
+        )
+    else:
+        app = make_api_app(
+            store, authenticate=client_certificate_user, validator=default_validator()
+        )
+        tls = ReloadingServerTLS(args.cert_file, args.key_file, client_ca_file=args.client_ca_file)
+    return app, tls
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = parser()
+    args = p.parse_args(argv)
+    if args.standalone and not args.client_ca_file:
+        p.error("--standalone needs --client-ca-file: without it nobody could authenticate")
+    if args.kubeconfig and not args.cluster:
+        p.error("--kubeconfig only applies to --cluster")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app, tls = build(args)
+    log.info(
+        "serving %s mode on https://%s:%s",
+        "cluster" if args.cluster else "standalone",
+        args.bind,
+        args.port,
+    )
+    web.run_app(
+        app, host=args.bind, port=args.port, ssl_context=tls.context, access_log=None, print=None
+    )
+
+
+if __name__ == "__main__":
+    main()
