@@ -17,6 +17,7 @@ Secret volume), without a restart.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -24,9 +25,11 @@ from aiohttp import web
 
 from apiserver.auth import client_certificate_user
 from apiserver.cluster import DELEGATED_AUTH, ClusterConfig, make_cluster_app
+from apiserver.secrets.options import add_sealing_arguments, secret_policy
 from apiserver.serving import default_validator, make_api_app
 from apiserver.tls import ReloadingServerTLS
 from store.aio import AsyncStore
+from store.remote_options import add_remote_arguments, hook_secret, remote_from_arguments
 from store.repo import GitStore
 
 log = logging.getLogger("gitplane.apiserver")
@@ -57,20 +60,28 @@ def parser() -> argparse.ArgumentParser:
         "--kubeconfig", help="--cluster: reach kube-apiserver with this instead of in-cluster"
     )
     p.add_argument("--client-ca-file", help="--standalone: CA bundle client certificates need")
+    add_remote_arguments(p)
+    add_sealing_arguments(p)
     return p
 
 
 def build(args: argparse.Namespace) -> tuple[web.Application, ReloadingServerTLS]:
-    store = AsyncStore(GitStore(args.repo, branch=args.branch))
+    remote = remote_from_arguments(args, args.branch or "main")
+    store = AsyncStore(GitStore(args.repo, branch=args.branch, remote=remote),
+                       fetch_interval=args.fetch_interval)  # fmt: skip
+    transform = asyncio.run(secret_policy(args))
+    secret = hook_secret(args)
     if args.cluster:
-        app = make_cluster_app(store, ClusterConfig(kubeconfig=args.kubeconfig))
+        config = ClusterConfig(kubeconfig=args.kubeconfig)
+        app = make_cluster_app(store, config, transform=transform, hook_secret=secret)
         tls = ReloadingServerTLS(
             args.cert_file, args.key_file, client_cas=app[DELEGATED_AUTH].client_ca_bundle
         )
     else:
         app = make_api_app(
-            store, authenticate=client_certificate_user, validator=default_validator()
-        )
+            store, authenticate=client_certificate_user, validator=default_validator(),
+            transform=transform, hook_secret=secret,
+        )  # fmt: skip
         tls = ReloadingServerTLS(args.cert_file, args.key_file, client_ca_file=args.client_ca_file)
     return app, tls
 

@@ -30,6 +30,7 @@ from apiserver.delegated.authentication_config import (
 from apiserver.delegated.authorize import SubjectAccessReviewer
 from apiserver.delegated.middleware import authorization_middleware
 from apiserver.delegated.namespace_teardown import NamespaceTeardown
+from apiserver.secrets.policy import ObjectTransformer
 from apiserver.serving import default_validator, make_api_app
 from apiserver.validation_hook import ObjectValidator
 from store.aio import AsyncStore
@@ -115,7 +116,13 @@ async def kube_api_client(kubeconfig: str | None) -> Any:
     return kube_client.ApiClient(configuration)
 
 
-def make_cluster_app(store: AsyncStore, config: ClusterConfig) -> web.Application:
+def make_cluster_app(
+    store: AsyncStore,
+    config: ClusterConfig,
+    *,
+    transform: ObjectTransformer | None = None,
+    hook_secret: bytes | None = None,
+) -> web.Application:
     """The API server for the aggregation layer; serve it with a TLS context that asks for
     client certificates from app[DELEGATED_AUTH].client_ca_bundle (apiserver.tls)."""
     auth = DelegatedAuth(config)
@@ -126,6 +133,8 @@ def make_cluster_app(store: AsyncStore, config: ClusterConfig) -> web.Applicatio
         validator=config.validator or default_validator(),
         standalone=False,
         bookmark_every=config.bookmark_every,
+        transform=transform,
+        hook_secret=hook_secret,
     )
     app[DELEGATED_AUTH] = auth
     app.on_startup.append(auth.start)

@@ -19,6 +19,7 @@ from store.history import History
 from store.keys import ObjectKey
 from store.layout import Layout
 from store.model import Delete, Put, Requester
+from store.remote_options import add_remote_arguments
 from store.repo import GitStore
 
 
@@ -58,15 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8443, help="0 picks a free port")
     p.add_argument("--webhook-port", type=int, default=9443, help="0 picks a free port")
     p.add_argument("--quiet", action="store_true", help="no access log")
-    p.add_argument("--remote", help="Git remote to clone, push every write to and fetch from")
-    p.add_argument("--fetch-interval", type=float, default=15.0, help="seconds between fetches")
-    p.add_argument("--git-username", default="git", help="user for the remote (SSH or HTTPS)")
-    p.add_argument("--git-ssh-key", help="private key file for an SSH remote")
-    p.add_argument(
-        "--git-known-hosts", help="known_hosts file for an SSH remote (checked strictly)"
-    )
-    p.add_argument("--git-token-file", help="file holding an HTTPS token for the remote")
-    p.add_argument("--hook-secret-file", help="shared secret of POST /hooks/git push events")
+    add_remote_arguments(p)
     add_sealing_arguments(p)
     p.add_argument(
         "--default-mode",

@@ -23,7 +23,7 @@ from pki.authority import CertificateAuthority, create_authority, write_file
 from pki.issue import issue_client_certificate, issue_serving_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
 from store.aio import AsyncStore
-from store.remote import Credentials, RemoteMirror
+from store.remote_options import hook_secret, remote_from_arguments
 from store.repo import GitStore
 from store.secrets import scan
 from webhook.config import WebhookConfig
@@ -88,23 +88,16 @@ def prepare(args: Any) -> Prepared:
     directory = Path(args.dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     repo = Path(args.repo).resolve() if args.repo else directory / "repo"
-    if args.remote:
+    mirror = remote_from_arguments(args, args.branch or "main")
+    if mirror is not None:
         # A local clone of the remote; every write is pushed before it is acknowledged.
-        credentials = Credentials(
-            username=args.git_username,
-            ssh_private_key=Path(args.git_ssh_key) if args.git_ssh_key else None,
-            known_hosts=Path(args.git_known_hosts) if args.git_known_hosts else None,
-            token_file=Path(args.git_token_file) if args.git_token_file else None,
-        )
-        mirror = RemoteMirror(args.remote, args.branch or "main", credentials)
-        store = GitStore(directory / "clone.git", branch=args.branch or "main", remote=mirror)
         repo = directory / "clone.git"
+        store = GitStore(repo, branch=args.branch or "main", remote=mirror)
     elif args.repo:
         store = GitStore(repo, branch=args.branch)
     else:
         store = GitStore.init(repo, branch=args.branch or "main")
-    secret = Path(args.hook_secret_file).read_bytes().strip() if args.hook_secret_file else None
-    return Prepared(directory, repo, store, prepare_pki(directory / "pki"), secret)
+    return Prepared(directory, repo, store, prepare_pki(directory / "pki"), hook_secret(args))
 
 
 async def serve(ready: Prepared, args: Any) -> int:
