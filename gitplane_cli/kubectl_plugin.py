@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from store.documents import load_documents
 
 API_VERSION = "gitplane.io/v1alpha1"
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "spec": spec,
         }
         return _create(kubectl, body)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
@@ -120,7 +120,7 @@ def _read(path: Path | None) -> list[dict[str, Any]]:
         return [obj for file in files for obj in _read(file)]
     text = sys.stdin.read() if path is None else path.read_text()
     objects: list[dict[str, Any]] = []
-    for doc in yaml.safe_load_all(text):
+    for doc in load_documents(text):
         if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and "items" in doc:
             objects.extend(doc["items"])
         elif isinstance(doc, dict):

@@ -14,6 +14,7 @@ import yaml
 
 from apiserver.secrets.options import add_sealing_arguments
 from gitplane_cli import certs, demo, scan
+from store.documents import load_documents
 from store.errors import StoreError
 from store.history import History
 from store.keys import ObjectKey
@@ -147,7 +148,7 @@ def _apply(args: argparse.Namespace) -> int:
     docs: list[dict[str, Any]] = []
     for name in args.filename:
         text = sys.stdin.read() if name == "-" else Path(name).read_text()
-        for doc in yaml.safe_load_all(text):
+        for doc in load_documents(text):
             if (
                 isinstance(doc, dict)
                 and isinstance(doc.get("items"), list)

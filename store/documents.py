@@ -97,6 +97,11 @@ def is_blank(segment: str) -> bool:
     return _BLANK_OR_COMMENT.match(segment) is not None
 
 
+def load_documents(text: str) -> list[Any]:
+    """Every document of a YAML stream, as Kubernetes reads them (timestamps stay strings)."""
+    return [load_yaml(segment) for segment in split_segments(text) if not is_blank(segment)]
+
+
 def load_yaml(text: str) -> Any:
     """One YAML document as plain data, about twice as fast as `yaml.load`.
 
