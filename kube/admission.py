@@ -8,9 +8,11 @@ be answered with a precise 400 instead of a traceback.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii  # what json.dumps uses for str
 from typing import Any, Literal, cast
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
@@ -134,6 +136,32 @@ def render_review(response: AdmissionResponse, api_version: str = API_VERSIONS[0
     return {"apiVersion": api_version, "kind": "AdmissionReview", "response": body}
 
 
+def encode_review(response: AdmissionResponse, api_version: str = API_VERSIONS[0]) -> bytes:
+    """render_review as the JSON bytes sent; the common plain "allowed" from a template."""
+    if response.allowed and not (response.warnings or response.patch or response.audit_annotations):
+        return allowed_review(response.uid, api_version)
+    return json.dumps(render_review(response, api_version)).encode()
+
+
+def allowed_review(uid: str, api_version: str = API_VERSIONS[0]) -> bytes:
+    """The bytes json.dumps(render_review(AdmissionResponse(uid, True), api_version)) gives,
+    without building the dicts: most reviews are answered with exactly this."""
+    head = _ALLOWED_HEADS.get(api_version)
+    if head is None:
+        head = _allowed_head(api_version)
+    return head + encode_basestring_ascii(uid).encode() + b', "allowed": true}}'
+
+
+def _allowed_head(api_version: str) -> bytes:
+    return (
+        f'{{"apiVersion": {encode_basestring_ascii(api_version)}, "kind": "AdmissionReview", '
+        '"response": {"uid": '
+    ).encode()
+
+
+_ALLOWED_HEADS = {version: _allowed_head(version) for version in API_VERSIONS}
+
+
 def _object(value: object, where: str) -> JSONObject:
     if not isinstance(value, dict):
         raise AdmissionReviewError(f"{where} must be a JSON object, got {_type(value)}")
@@ -156,7 +184,11 @@ def _string(obj: JSONObject, key: str, where: str, *, required: bool = False) ->
 
 
 def _gvk(value: object, where: str) -> GroupVersionKind:
-    obj = _object(value, where)
+    if type(value) is dict:
+        group, version, kind = value.get("group", ""), value.get("version", ""), value.get("kind")
+        if type(group) is str and type(version) is str and type(kind) is str and kind:
+            return _cached_gvk(group, version, kind)
+    obj = _object(value, where)  # the slow path names what is wrong
     return GroupVersionKind(
         _string(obj, "group", where),
         _string(obj, "version", where),
@@ -165,6 +197,11 @@ def _gvk(value: object, where: str) -> GroupVersionKind:
 
 
 def _gvr(value: object, where: str) -> GroupVersionResource:
+    if type(value) is dict:
+        group, version = value.get("group", ""), value.get("version", "")
+        resource = value.get("resource")
+        if type(group) is str and type(version) is str and type(resource) is str and resource:
+            return _cached_gvr(group, version, resource)
     obj = _object(value, where)
     return GroupVersionResource(
         _string(obj, "group", where),
@@ -173,21 +210,32 @@ def _gvr(value: object, where: str) -> GroupVersionResource:
     )
 
 
+# A cluster serves a bounded set of kinds and resources: build each once.
+_cached_gvk = functools.lru_cache(maxsize=1024)(GroupVersionKind)
+_cached_gvr = functools.lru_cache(maxsize=1024)(GroupVersionResource)
+
+
 def _user(value: object, where: str) -> UserInfo:
     obj = _object(value, where)
     groups = obj.get("groups") or []
-    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+    if not isinstance(groups, list):
         raise AdmissionReviewError(f"{where}.groups must be a list of strings")
+    for group in groups:
+        if not isinstance(group, str):
+            raise AdmissionReviewError(f"{where}.groups must be a list of strings")
     extra = obj.get("extra") or {}
-    if not isinstance(extra, dict) or not all(
-        isinstance(v, list) and all(isinstance(s, str) for s in v) for v in extra.values()
-    ):
+    if not isinstance(extra, dict):
         raise AdmissionReviewError(f"{where}.extra must map strings to lists of strings")
+    extras: dict[str, tuple[str, ...]] = {}
+    for key, values in extra.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise AdmissionReviewError(f"{where}.extra must map strings to lists of strings")
+        extras[key] = tuple(values)
     return UserInfo(
         username=_string(obj, "username", where),
         uid=_string(obj, "uid", where),
         groups=tuple(groups),
-        extra={k: tuple(v) for k, v in extra.items()},
+        extra=extras,
     )
 
 

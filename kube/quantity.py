@@ -42,13 +42,18 @@ def parse_with_format(value: str | int | float) -> tuple[Fraction, Format]:
     if isinstance(value, bool):
         raise QuantityError(f"quantity must be a string or a number, not {value!r}")
     if isinstance(value, int):
-        return Fraction(value), "DecimalSI"
+        return _parse_int(value)
     if isinstance(value, float):
         # repr() is the shortest text that round-trips, i.e. what the YAML said.
         value = repr(value)
     if not isinstance(value, str):
         raise QuantityError(f"quantity must be a string or a number, not {type(value).__name__}")
     return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=1024)  # `cpu: 1`, `memory: 1073741824`: a few numbers recur
+def _parse_int(value: int) -> tuple[Fraction, Format]:
+    return Fraction(value), "DecimalSI"
 
 
 @functools.lru_cache(maxsize=4096)  # clusters repeat a handful of spellings: 250m, 1Gi...

@@ -24,6 +24,7 @@ DEFAULT_EXEMPT_USERS = (
 )
 DEFAULT_EXEMPT_GROUPS = ("system:nodes",)
 DEFAULT_BREAK_GLASS_GROUP = "gitplane:break-glass"
+_MAX_CACHED_IDENTITIES = 4096
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,8 @@ class WebhookConfig:
     strict_namespaces: frozenset[str] = frozenset()
     _users: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _groups: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # (username, groups) -> exempt; a cluster has a bounded set of identities.
+    _exempt: dict[tuple[str, tuple[str, ...]], bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.default_mode not in MODES:
@@ -50,6 +53,7 @@ class WebhookConfig:
         # One compiled alternation keeps the per-request check a single match.
         object.__setattr__(self, "_users", _globs(self.exempt_users))
         object.__setattr__(self, "_groups", _globs(self.exempt_groups))
+        object.__setattr__(self, "_exempt", {})
 
     @classmethod
     def with_additions(
@@ -71,9 +75,16 @@ class WebhookConfig:
         )
 
     def is_exempt(self, user: UserInfo) -> bool:
-        return self._users.fullmatch(user.username) is not None or any(
-            self._groups.fullmatch(group) for group in user.groups
-        )
+        key = (user.username, user.groups)
+        found = self._exempt.get(key)
+        if found is None:
+            found = self._users.fullmatch(user.username) is not None or any(
+                self._groups.fullmatch(group) for group in user.groups
+            )
+            if len(self._exempt) >= _MAX_CACHED_IDENTITIES:
+                self._exempt.clear()
+            self._exempt[key] = found
+        return found
 
     def may_break_glass(self, user: UserInfo) -> bool:
         return self.break_glass_group in user.groups

@@ -6,10 +6,11 @@ decision; only the mutating one also carries a patch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kube.admission import AdmissionRequest
 from webhook import messages
@@ -48,8 +49,25 @@ class Decision:
     log: str = ""  # a line worth logging; field paths only, never values
 
 
-@dataclass(frozen=True)
-class _Target:
+# Answers that carry nothing but a result (and a mode), shared rather than rebuilt.
+_IGNORED = Decision(True, "ignored")
+_STATUS = Decision(True, "status")
+_EXEMPT = Decision(True, "exempt")
+_UNMANAGED = Decision(True, "unmanaged")
+_NAMESPACE = GroupKind("", "Namespace")
+
+
+@functools.lru_cache(maxsize=512)  # a cluster has a bounded set of kinds
+def _group_kind(group: str, kind: str) -> GroupKind:
+    return GroupKind(group, kind)
+
+
+@functools.lru_cache(maxsize=64)
+def _plain(result: str, mode: str) -> Decision:
+    return Decision(True, result, mode)
+
+
+class _Target(NamedTuple):
     group_kind: GroupKind | None  # None: a subresource whose parent kind is unknown
     lookup_namespace: str  # "" for cluster-scoped objects
     namespace: str  # the namespace whose policy applies ("" when cluster-scoped)
@@ -64,25 +82,27 @@ def decide(
     mutating: bool,
     now: datetime,
 ) -> Decision:
+    # Cheapest verdicts first: nothing below is computed for exempt identities,
+    # status writes or namespaces Git does not manage.
     if request.operation == "CONNECT":
-        return Decision(True, "ignored")
+        return _IGNORED
     if request.sub_resource == "status":
-        return Decision(True, "status")
+        return _STATUS
     if config.is_exempt(request.user):
-        return Decision(True, "exempt")
+        return _EXEMPT
     target = _target(request)
     if target.namespace and not desired.is_managed(target.namespace):
-        return Decision(True, "unmanaged")
+        return _UNMANAGED
     mode, mode_warnings = _mode(desired, config, target.namespace)
     if mode == "off":
-        return Decision(True, "off", mode)
+        return _plain("off", mode)
     declared = None
     if target.group_kind is not None and target.name:
         declared = desired.declared(
             target.group_kind.group, target.group_kind.kind, target.lookup_namespace, target.name
         )
     if declared is None and not _strict_applies(request, target, config):
-        return Decision(True, "undeclared", mode)
+        return _plain("undeclared", mode)
     return _judge(
         request,
         target,
@@ -111,9 +131,7 @@ class _Case:
         return ", ".join(d.path for d in self.drifts)
 
     def patch(self, set_: Mapping[str, str], remove: tuple[str, ...] = ()) -> tuple[Any, ...]:
-        if not self.can_patch or self.request.object is None:
-            return ()
-        return tuple(annotation_patch(self.request.object, set_, remove))
+        return _annotation_patch(self.request, self.can_patch, set_, remove)
 
 
 def _judge(
@@ -128,34 +146,44 @@ def _judge(
     now: datetime,
 ) -> Decision:
     """Drift, break-glass and mode, for a declared object or one in a strict namespace."""
-    kind = target.group_kind.kind if target.group_kind else request.kind.kind
-    subject = messages.Subject(
-        kind,
-        target.namespace,
-        target.name,
-        declared.path if declared else "",
-        declared.revision if declared else "",
-    )
+    drifts = _drifts(request, target, declared)
+    operation = request.operation
+    drifting = declared is None or operation == "DELETE" or bool(drifts)
+    new_annotations = annotations_of(request.object)
+    acted_on = annotations_of(request.old_object) if operation == "DELETE" else new_annotations
+    reason = str(acted_on.get(BREAK_GLASS) or "")
+    # Whether the request adds or changes the break-glass annotations, and whether its
+    # user may: both are only worked out when an annotation is there to ask about.
+    sets_break_glass = (
+        (BREAK_GLASS in new_annotations)
+        or (BREAK_GLASS_BY in new_annotations)
+        or (BREAK_GLASS_AT in new_annotations)
+    ) and _sets_break_glass(request)
+    if not (reason or sets_break_glass):
+        if not drifting:  # the common answer: a change that keeps the object as Git says
+            if DRIFT not in new_annotations and not extra_warnings:
+                return _plain("allowed", mode)
+            can_patch = _can_patch(request, mutating)
+            patch = _annotation_patch(request, can_patch, {}, (DRIFT,))
+            return Decision(True, "allowed", mode, warnings=extra_warnings, patch=patch)
+        member = False
+    else:
+        member = config.may_break_glass(request.user)
+
     case = _Case(
         request,
-        subject,
-        _drifts(request, target, declared),
+        _subject(request, target, declared),
+        drifts,
         mode,
         extra_warnings,
-        can_patch=mutating
-        and request.operation in ("CREATE", "UPDATE")
-        and not request.sub_resource,
+        can_patch=_can_patch(request, mutating),
     )
-    drifting = declared is None or request.operation == "DELETE" or bool(case.drifts)
-    acted_on = request.old_object if request.operation == "DELETE" else request.object
-    reason = str(annotations_of(acted_on).get(BREAK_GLASS) or "")
-    member = config.may_break_glass(request.user)
-
-    if reason and member and (drifting or _sets_break_glass(request)):
+    if reason and member and (drifting or sets_break_glass):
         return _break_glass(case, reason, now)
-    if _sets_break_glass(request) and not member:
+    if sets_break_glass and not member:
+        subject = case.subject
         message = messages.break_glass_denial(
-            subject, request.operation, request.user.username, config.break_glass_group
+            subject, operation, request.user.username, config.break_glass_group
         )
         log = f"break-glass refused for {request.user.username} on {subject.ref}"
         if mode == "enforce":
@@ -163,10 +191,37 @@ def _judge(
         warning = messages.short(message.splitlines()[0])
         return Decision(True, "warned", mode, warnings=(*extra_warnings, warning), log=log)
     if not drifting:
-        stale = DRIFT in annotations_of(request.object)
-        patch = case.patch({}, remove=(DRIFT,)) if stale else ()
+        patch = case.patch({}, remove=(DRIFT,)) if DRIFT in new_annotations else ()
         return Decision(True, "allowed", mode, warnings=extra_warnings, patch=patch)
     return _drifted(case, declared is None)
+
+
+def _subject(
+    request: AdmissionRequest, target: _Target, declared: Declared | None
+) -> messages.Subject:
+    return messages.Subject(
+        target.group_kind.kind if target.group_kind else request.kind.kind,
+        target.namespace,
+        target.name,
+        declared.path if declared else "",
+        declared.revision if declared else "",
+    )
+
+
+def _can_patch(request: AdmissionRequest, mutating: bool) -> bool:
+    """Mutating, and there is an object whose annotations can be set."""
+    return mutating and request.operation in ("CREATE", "UPDATE") and not request.sub_resource
+
+
+def _annotation_patch(
+    request: AdmissionRequest,
+    can_patch: bool,
+    set_: Mapping[str, str],
+    remove: tuple[str, ...] = (),
+) -> tuple[Any, ...]:
+    if not can_patch or request.object is None:
+        return ()
+    return tuple(annotation_patch(request.object, set_, remove))
 
 
 def _break_glass(case: _Case, reason: str, now: datetime) -> Decision:
@@ -228,11 +283,13 @@ def _drifted(case: _Case, undeclared: bool) -> Decision:
 def _target(request: AdmissionRequest) -> _Target:
     name = request.name or str(((request.object or {}).get("metadata") or {}).get("name") or "")
     if request.sub_resource == "scale":
-        kind = SCALE_PARENTS.get((request.resource.group, request.resource.resource))
-        group_kind = GroupKind(request.resource.group, kind) if kind else None
-    else:
-        group_kind = GroupKind(request.kind.group, request.kind.kind)
-    if group_kind == GroupKind("", "Namespace"):
+        resource = request.resource
+        kind = SCALE_PARENTS.get((resource.group, resource.resource))
+        # No scale parent is a Namespace.
+        group_kind = _group_kind(resource.group, kind) if kind else None
+        return _Target(group_kind, request.namespace, request.namespace, name)
+    group_kind = _group_kind(request.kind.group, request.kind.kind)
+    if group_kind == _NAMESPACE:
         # A Namespace is cluster-scoped but governed by its own policy.
         return _Target(group_kind, "", name, name)
     return _Target(group_kind, request.namespace, request.namespace, name)

@@ -126,8 +126,10 @@ INT_OR_STRING_FIELDS = frozenset(
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 # Where a value sits: (parent, segment, is_list_item), rendered only when a drift is
-# reported, so matching objects cost no string building.
-_Path = tuple[Any, str, bool] | None
+# reported, so matching objects cost no string building. The segment of an item matched
+# by merge key is (merge key, identity), turned into `name=web` only when rendered.
+_Label = tuple[tuple[tuple[str, str | None], ...], tuple[Any, ...]]
+_Path = tuple[Any, "str | _Label", bool] | None
 
 # Keys to skip, and the rules of nested maps; the walk follows this tree from the root.
 _Rules = tuple[frozenset[str], dict[str, Any]]
@@ -142,17 +144,19 @@ def find_drift(
     declared: dict[str, Any], actual: dict[str, Any], kind: GroupKind
 ) -> list[FieldDrift]:
     """Every field Git declares whose value in `actual` means something else."""
-    if kind.is_secret:
+    secret = kind.is_secret
+    if secret:
         declared, actual = _normalise_secret(declared), _normalise_secret(actual)
     drifts: list[FieldDrift] = []
     _compare_map(declared, actual, None, _ROOT_RULES, drifts)
-    if kind.is_secret:
+    if secret:
         return [_redact(d) if d.path.startswith(("data", "stringData")) else d for d in drifts]
     return drifts
 
 
 # The walk runs on every review of a declared object, so it is written for speed: plain
-# functions, C-level equality first, paths rendered only for what drifts.
+# functions, C-level equality first, type dispatch inline, paths and labels rendered
+# only for what drifts.
 
 
 def _compare_map(
@@ -166,13 +170,13 @@ def _compare_map(
         # hide inside a subtree that is otherwise identical, which typed fields rule out.
         if (value == actual and type(value) is type(actual)) or child in skip:
             continue
-        here = (path, child, False)
-        if type(value) is dict and type(actual) is dict:
-            _compare_map(value, actual, here, nested.get(child, _NO_RULES), out)
-        elif type(value) is list and type(actual) is list:
-            _compare_list(value, actual, here, out)
+        kind = type(value)
+        if kind is dict and type(actual) is dict:
+            _compare_map(value, actual, (path, child, False), nested.get(child, _NO_RULES), out)
+        elif kind is list and type(actual) is list:
+            _compare_list(value, actual, (path, child, False), out)
         else:
-            _compare_other(value, actual, here, out)
+            _compare_other(value, actual, (path, child, False), out)
 
 
 def _compare_list(git: list[Any], live: list[Any], path: _Path, out: list[FieldDrift]) -> None:
@@ -185,19 +189,28 @@ def _compare_list(git: list[Any], live: list[Any], path: _Path, out: list[FieldD
             if g != v or type(g) is not type(v):
                 _compare_value(g, v, (path, str(i), True), out)
         return
+    if len(merge_key) == 1:  # by name, by mountPath...: the common case, kept cheap
+        ((name, default),) = merge_key
+        by_key: dict[Any, Any] = {}
+        for item in live:
+            if type(item) is dict:
+                ident = item.get(name, default)
+                by_key[ident if type(ident) is str else _hashable(ident)] = item
+        for item in git:
+            ident = item.get(name, default)
+            if type(ident) is not str:
+                ident = _hashable(ident)
+            actual = by_key.get(ident, ABSENT)
+            if item != actual:
+                _compare_value(item, actual, (path, (merge_key, (ident,)), True), out)
+        return
     identify = _identifier(merge_key)
     live_by_key = {identify(item): item for item in live if type(item) is dict}
     for item in git:
-        ident = identify(item)
-        actual = live_by_key.get(ident, ABSENT)
-        if item == actual:
-            continue
-        label = ",".join(
-            f"{name}={value}"
-            for (name, default), value in zip(merge_key, ident, strict=True)
-            if default is None or value != default
-        )
-        _compare_value(item, actual, (path, label, True), out)
+        ident_tuple = identify(item)
+        actual = live_by_key.get(ident_tuple, ABSENT)
+        if item != actual:
+            _compare_value(item, actual, (path, (merge_key, ident_tuple), True), out)
 
 
 def _compare_value(git: Any, live: Any, path: _Path, out: list[FieldDrift]) -> None:
@@ -227,7 +240,7 @@ def render_path(path: _Path) -> str:
     parts: list[tuple[str, bool]] = []
     while path is not None:
         path, segment, item = path
-        parts.append((segment, item))
+        parts.append((segment if isinstance(segment, str) else _label(segment), item))
     out = ""
     for segment, item in reversed(parts):
         if item or not _PLAIN_KEY.fullmatch(segment):
@@ -237,40 +250,70 @@ def render_path(path: _Path) -> str:
     return out
 
 
+def _label(segment: _Label) -> str:
+    """`name=web`, `containerPort=53,protocol=UDP`; a key part at its default is left out."""
+    merge_key, ident = segment
+    return ",".join(
+        f"{name}={value}"
+        for (name, default), value in zip(merge_key, ident, strict=True)
+        if default is None or value != default
+    )
+
+
 def _key_and_parent(path: _Path) -> tuple[str, str]:
     """The field name of a value and of the map holding it ("[]" for list items)."""
     assert path is not None  # scalars are never the root
     parent, segment, item = path
-    key = "[]" if item else segment
+    if item:
+        key = "[]"
+    else:
+        assert type(segment) is str  # map keys are strings; labels only name list items
+        key = segment
     if parent is None:
         return key, ""
     return key, "[]" if parent[2] else parent[1]
 
 
 def _merge_key(git: list[Any], path: _Path) -> tuple[tuple[str, str | None], ...] | None:
-    if path is None or not all(isinstance(item, dict) for item in git):
+    if path is None:
         return None
     parent, key, _ = path
     found: tuple[tuple[str, str | None], ...] | None
     if key != "ports":
-        found = MERGE_KEYS.get(key)
-    elif all("containerPort" in item for item in git):
-        found = _CONTAINER_PORT_KEY
-    else:  # a Service's spec.ports has a merge key; other `ports` lists are atomic
-        is_service = parent is not None and parent[0] is None and parent[1] == "spec"
-        found = _SERVICE_PORT_KEY if is_service else None
-    if found is None:
-        return None
-    required = [name for name, default in found if default is None]
-    return found if all(name in item for item in git for name in required) else None
+        found = MERGE_KEYS.get(key) if type(key) is str else None
+        if found is None:  # most lists (args, command, ...) stop here
+            return None
+        for item in git:
+            if not isinstance(item, dict):
+                return None
+    else:
+        for item in git:
+            if not isinstance(item, dict):
+                return None
+        if all("containerPort" in item for item in git):
+            found = _CONTAINER_PORT_KEY
+        else:  # a Service's spec.ports has a merge key; other `ports` lists are atomic
+            is_service = parent is not None and parent[0] is None and parent[1] == "spec"
+            found = _SERVICE_PORT_KEY if is_service else None
+            if found is None:
+                return None
+    for name, default in found:
+        if default is None:
+            for item in git:
+                if name not in item:
+                    return None
+    return found
 
 
 def _identifier(
     merge_key: tuple[tuple[str, str | None], ...],
 ) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    if len(merge_key) == 1:  # by name, by mountPath...: the common case, kept cheap
-        ((name, default),) = merge_key
-        return lambda item: (_hashable(item.get(name, default)),)
+    if len(merge_key) == 2:  # ports by (port, protocol), topology spread constraints
+        (first, first_default), (second, second_default) = merge_key
+        return lambda item: (
+            _hashable(item.get(first, first_default)),
+            _hashable(item.get(second, second_default)),
+        )
 
     def identify(item: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(_hashable(item.get(name, default)) for name, default in merge_key)

@@ -16,14 +16,14 @@ from kube.admission import (
     AdmissionRequest,
     AdmissionResponse,
     AdmissionReviewError,
+    encode_review,
     parse_review,
-    render_review,
 )
 from webhook.config import WebhookConfig
 from webhook.decide import decide
 from webhook.desired import DesiredState
 from webhook.metrics import WebhookMetrics
-from webhook.respond import to_response
+from webhook.respond import encode_answer
 
 log = logging.getLogger("gitplane.webhook")
 
@@ -60,10 +60,9 @@ def make_app(
             except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
                 metrics.malformed.labels(name).inc()
                 return web.Response(status=400, text=_malformed(exc))
-            response = _answer(
+            encoded = _answer(
                 admission, desired, config, metrics, name, mutating=mutating, now=clock()
             )
-            encoded = json.dumps(render_review(response, admission.api_version)).encode()
             latency.observe(time.perf_counter() - started)
             return web.Response(body=encoded, content_type="application/json")
 
@@ -104,7 +103,8 @@ def _answer(
     *,
     mutating: bool,
     now: datetime,
-) -> AdmissionResponse:
+) -> bytes:
+    """The encoded AdmissionReview answering `admission`."""
     try:
         decision = decide(admission, desired, config, mutating=mutating, now=now)
     except Exception:
@@ -113,17 +113,18 @@ def _answer(
             "deciding %s %s/%s failed", admission.operation, admission.namespace, admission.name
         )
         metrics.decided(endpoint, admission.namespace, "-", "error")
-        return AdmissionResponse(
+        failed = AdmissionResponse(
             uid=admission.uid,
             allowed=False,
             code=500,
             reason="InternalError",
             message="gitplane: the webhook failed to decide this request; see its logs",
         )
+        return encode_review(failed, admission.api_version)
     metrics.decided(endpoint, admission.namespace, decision.mode, decision.result)
     if decision.log:
         log.info("%s: %s", endpoint, decision.log)
-    return to_response(admission.uid, decision, mutating=mutating)
+    return encode_answer(admission.uid, decision, admission.api_version, mutating=mutating)
 
 
 def _malformed(exc: Exception) -> str:
