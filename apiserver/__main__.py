@@ -31,6 +31,7 @@ from apiserver.tls import ReloadingServerTLS
 from store.aio import AsyncStore
 from store.remote_options import add_remote_arguments, hook_secret, remote_from_arguments
 from store.repo import GitStore
+from store.secrets import scan
 
 log = logging.getLogger("gitplane.apiserver")
 
@@ -67,8 +68,10 @@ def parser() -> argparse.ArgumentParser:
 
 def build(args: argparse.Namespace) -> tuple[web.Application, ReloadingServerTLS]:
     remote = remote_from_arguments(args, args.branch or "main")
-    store = AsyncStore(GitStore(args.repo, branch=args.branch, remote=remote),
-                       fetch_interval=args.fetch_interval)  # fmt: skip
+    git_store = GitStore(args.repo, branch=args.branch, remote=remote)
+    for finding in scan(git_store):  # pushed from outside: say so, never the value
+        log.warning("plaintext Secret value in the repository: %s", finding)
+    store = AsyncStore(git_store, fetch_interval=args.fetch_interval)
     transform = asyncio.run(secret_policy(args))
     secret = hook_secret(args)
     if args.cluster:

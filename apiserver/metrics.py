@@ -14,11 +14,25 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from store.aio import AsyncStore
+from store.secrets import plaintext_fields
 
 
 class StoreCollector(Collector):
     def __init__(self, store: AsyncStore) -> None:
         self.store = store
+        self._plaintext: tuple[str | None, int] = ("", 0)  # (commit, count), kept per commit
+
+    def plaintext_secrets(self) -> int:
+        """Secrets declared with plaintext values (pushed from outside gitplane)."""
+        head = self.store.head
+        if self._plaintext[0] != head.commit_id:
+            count = sum(
+                1
+                for entry in head.snapshot.entries()
+                if entry.key.kind == "Secret" and plaintext_fields(entry.obj)
+            )
+            self._plaintext = (head.commit_id, count)
+        return self._plaintext[1]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         head = self.store.head
@@ -31,6 +45,11 @@ class StoreCollector(Collector):
             "gitplane_store_problems",
             "Documents in the repository that could not be loaded as objects.",
             value=len(head.snapshot.problems),
+        )
+        yield GaugeMetricFamily(
+            "gitplane_plaintext_secrets",
+            "Secrets declared in Git with plaintext values (counted, never shown).",
+            value=self.plaintext_secrets(),
         )
         yield GaugeMetricFamily(
             "gitplane_store_history_rewrites",
