@@ -81,7 +81,7 @@ def random_serial() -> int:
 
 
 @dataclass(frozen=True)
-class CertificateAuthority:
+class CertificateAndKey:
     certificate: x509.Certificate
     key: PrivateKey
 
@@ -94,9 +94,13 @@ class CertificateAuthority:
         return key_to_pem(self.key)
 
     def save(self, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]) -> None:
+        # Key first: a reader that sees the new certificate must find its key.
         write_private_file(key_path, self.key_pem)
         write_file(cert_path, self.cert_pem)
 
+
+@dataclass(frozen=True)
+class CertificateAuthority(CertificateAndKey):
     @classmethod
     def load(
         cls, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,37 +16,19 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from pki.authority import (
     CLOCK_SKEW,
+    CertificateAndKey,
     CertificateAuthority,
     KeyType,
-    PrivateKey,
-    cert_to_pem,
     generate_key,
-    key_to_pem,
     random_serial,
-    write_file,
-    write_private_file,
 )
 
 LEAF_VALIDITY: Final = timedelta(days=365)
 
 
 @dataclass(frozen=True)
-class IssuedCertificate:
-    certificate: x509.Certificate
-    key: PrivateKey
-
-    @property
-    def cert_pem(self) -> bytes:
-        return cert_to_pem(self.certificate)
-
-    @property
-    def key_pem(self) -> bytes:
-        return key_to_pem(self.key)
-
-    def save(self, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]) -> None:
-        # Key first: a reader that sees the new certificate must find its key.
-        write_private_file(key_path, self.key_pem)
-        write_file(cert_path, self.cert_pem)
+class IssuedCertificate(CertificateAndKey):
+    """A leaf certificate with its key."""
 
 
 def service_hostnames(

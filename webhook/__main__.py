@@ -17,7 +17,8 @@ import yaml
 from aiohttp import web
 
 from store.aio import AsyncStore
-from store.remote import Credentials, RemoteMirror
+from store.remote import RemoteMirror
+from store.remote_options import remote_from_arguments
 from store.repo import GitStore
 from webhook.config import MODES, ConfigError, WebhookConfig
 from webhook.desired import DesiredState
@@ -155,17 +156,15 @@ def webhook_config(values: dict[str, Any]) -> WebhookConfig:
 
 
 def _remote(values: dict[str, Any]) -> RemoteMirror | None:
-    if not values.get("remote"):
-        return None
-    key, token = values.get("git-ssh-key"), values.get("git-token-file")
-    hosts = values.get("git-known-hosts")
-    credentials = Credentials(
-        username=values.get("git-username") or "git",
-        ssh_private_key=Path(key) if key else None,
-        known_hosts=Path(hosts) if hosts else None,
-        token_file=Path(token) if token else None,
+    """The remote to follow, from the merged flags and config file (same keys as the flags)."""
+    options = argparse.Namespace(
+        remote=values.get("remote"),
+        git_username=values.get("git-username") or "git",
+        git_ssh_key=values.get("git-ssh-key"),
+        git_known_hosts=values.get("git-known-hosts"),
+        git_token_file=values.get("git-token-file"),
     )
-    return RemoteMirror(values["remote"], values.get("branch") or "main", credentials)
+    return remote_from_arguments(options, values.get("branch") or "main")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -37,6 +37,13 @@ class DesiredState(Protocol):
         ...
 
 
+def mode_of(namespace_obj: dict[str, Any]) -> str | None:
+    """The `gitplane.io/mode` annotation of a Namespace object, if it is a string."""
+    annotations = (namespace_obj.get("metadata") or {}).get("annotations") or {}
+    mode = annotations.get(MODE_ANNOTATION) if isinstance(annotations, dict) else None
+    return mode if isinstance(mode, str) else None
+
+
 def group_of(api_version: str) -> str:
     """`apps/v1` -> `apps`; the core group `v1` -> ``."""
     return api_version.rpartition("/")[0]
@@ -76,9 +83,7 @@ class InMemoryDesiredState:
         found = self._objects.get(("", "Namespace", "", namespace))
         if found is None:
             return None
-        annotations = (found.obj.get("metadata") or {}).get("annotations") or {}
-        mode = annotations.get(MODE_ANNOTATION)
-        return mode if isinstance(mode, str) else None
+        return mode_of(found.obj)
 
     @staticmethod
     def _key(obj: dict[str, Any]) -> tuple[str, str, str, str]:

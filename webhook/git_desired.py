@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from store.keys import ObjectKey
 from store.repo import GitStore
-from webhook.desired import MODE_ANNOTATION, Declared
+from webhook.desired import Declared, mode_of
 
 
 class GitDesiredState:
@@ -33,8 +33,4 @@ class GitDesiredState:
 
     def namespace_mode(self, namespace: str) -> str | None:
         entry = self.store.head.snapshot.get(ObjectKey("", "Namespace", "", namespace))
-        if entry is None:
-            return None
-        annotations = (entry.obj.get("metadata") or {}).get("annotations") or {}
-        mode = annotations.get(MODE_ANNOTATION) if isinstance(annotations, dict) else None
-        return mode if isinstance(mode, str) else None
+        return mode_of(entry.obj) if entry is not None else None

@@ -8,7 +8,7 @@ from apiserver.context import RequestContext
 from apiserver.errors import field_errors, to_api_error
 from apiserver.resources.base import JSONObject, VerbsNotServed, commit_message
 from apiserver.resources.info import GROUP, GROUP_VERSION, ResourceInfo
-from apiserver.resources.manifests import manifest_name, timestamp
+from apiserver.resources.manifests import change_entry, manifest_name, timestamp
 from apiserver.secrets.policy import ObjectTransformer
 from apiserver.validation_hook import ObjectValidator
 from kube import status
@@ -120,13 +120,7 @@ class ChangeSetStrategy(VerbsNotServed):
                 "commit": result.commit_id or "",
                 "author": ctx.user.username,
                 "changes": [
-                    {
-                        "type": "DELETED" if o is None else "PUT",
-                        "kind": k.kind,
-                        "group": k.group,
-                        "name": k.name,
-                        "manifest": manifest_name(k),
-                    }
+                    change_entry("DELETED" if o is None else "PUT", k)
                     for k, o in result.objects.items()
                 ],
             },

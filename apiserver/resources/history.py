@@ -12,7 +12,7 @@ from apiserver.context import RequestContext
 from apiserver.errors import to_api_error
 from apiserver.resources.base import JSONObject, ListResult, VerbsNotServed, commit_message
 from apiserver.resources.info import GROUP, GROUP_VERSION, REVERTS, ResourceInfo
-from apiserver.resources.manifests import manifest_name, timestamp
+from apiserver.resources.manifests import change_entry, timestamp
 from kube import status
 from kube.table import translate_timestamp_since
 from kube.watch import ListOptions
@@ -25,16 +25,7 @@ NAME_TRAILER = "Gitplane-Name"
 
 
 def _changes(revision: Revision) -> list[JSONObject]:
-    return [
-        {
-            "type": c.type,
-            "kind": c.key.kind,
-            "group": c.key.group,
-            "name": c.key.name,
-            "manifest": manifest_name(c.key),
-        }
-        for c in revision.changes
-    ]
+    return [change_entry(c.type, c.key) for c in revision.changes]
 
 
 class RevisionStrategy(VerbsNotServed):
@@ -159,10 +150,9 @@ class OperationStrategy(VerbsNotServed):
         if result.commit_id:
             when = timestamp(self.store.store.commit_info(result.commit_id).time)
         changes = [
-            {"type": "DELETED" if stored is None else "MODIFIED", "kind": key.kind,
-             "group": key.group, "name": key.name, "manifest": manifest_name(key)}
+            change_entry("DELETED" if stored is None else "MODIFIED", key)
             for key, stored in result.objects.items()
-        ]  # fmt: skip
+        ]
         return {
             "apiVersion": GROUP_VERSION,
             "kind": self.info.kind,

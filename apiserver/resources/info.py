@@ -189,39 +189,37 @@ REVISIONS = ResourceInfo(
     description="A commit that changed the namespace's desired state.",
     spec_schema=_REVISION_SPEC,
 )
-REVERTS = ResourceInfo(
-    plural="reverts",
-    singular="revert",
-    kind="Revert",
-    namespaced=True,
-    verbs=("get", "list", "create"),
-    columns=(
-        Column("Name", format="name"),
-        Column("Revision", description="The reverted commit."),
-        Column("Commit", description="The commit the revert made."),
-        Column("Author"),
-        Column("Age", "date"),
-    ),
-    description="Undo one revision in this namespace only, as a new commit.",
-    spec_schema=_OPERATION_SPEC,
-    status_schema=_OPERATION_STATUS,
+
+
+def _history_operation(kind: str, revision_column: str, description: str) -> ResourceInfo:
+    """Revert and Rollback: the same shape, one commit each, found again from trailers."""
+    verb = kind.lower()
+    return ResourceInfo(
+        plural=f"{verb}s",
+        singular=verb,
+        kind=kind,
+        namespaced=True,
+        verbs=("get", "list", "create"),
+        columns=(
+            Column("Name", format="name"),
+            Column("Revision", description=revision_column),
+            Column("Commit", description=f"The commit the {verb} made."),
+            Column("Author"),
+            Column("Age", "date"),
+        ),
+        description=description,
+        spec_schema=_OPERATION_SPEC,
+        status_schema=_OPERATION_STATUS,
+    )
+
+
+REVERTS = _history_operation(
+    "Revert", "The reverted commit.", "Undo one revision in this namespace only, as a new commit."
 )
-ROLLBACKS = ResourceInfo(
-    plural="rollbacks",
-    singular="rollback",
-    kind="Rollback",
-    namespaced=True,
-    verbs=("get", "list", "create"),
-    columns=(
-        Column("Name", format="name"),
-        Column("Revision", description="The revision rolled back to."),
-        Column("Commit", description="The commit the rollback made."),
-        Column("Author"),
-        Column("Age", "date"),
-    ),
-    description="Set this namespace's desired state back to a revision, as a new commit.",
-    spec_schema=_OPERATION_SPEC,
-    status_schema=_OPERATION_STATUS,
+ROLLBACKS = _history_operation(
+    "Rollback",
+    "The revision rolled back to.",
+    "Set this namespace's desired state back to a revision, as a new commit.",
 )
 CHANGESETS = ResourceInfo(
     plural="changesets",

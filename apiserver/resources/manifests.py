@@ -41,6 +41,17 @@ def manifest_name(key: ObjectKey) -> str:
     return f"{key.kind.lower()}.{key.name}"
 
 
+def change_entry(change_type: str, key: ObjectKey) -> JSONObject:
+    """One object a commit changed, as Revision, Revert, Rollback and ChangeSet report it."""
+    return {
+        "type": change_type,
+        "kind": key.kind,
+        "group": key.group,
+        "name": key.name,
+        "manifest": manifest_name(key),
+    }
+
+
 def timestamp(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
