@@ -3,6 +3,11 @@
 Shapes follow staging/src/k8s.io/api/admission/v1/types.go. Parsing checks only
 what a webhook relies on and names the offending field, so a malformed review can
 be answered with a precise 400 instead of a traceback.
+
+Two ways in: `decode_review` takes the body's bytes and is the webhook's hot path
+(msgspec checks the envelope's types in C and leaves oldObject undecoded until it
+is read); `parse_review` takes already-decoded JSON and is the reference, which
+also writes every error message.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii  # what json.dumps uses for str
 from typing import Any, Literal, cast
+
+import msgspec
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
@@ -59,9 +66,21 @@ class AdmissionRequest:
     namespace: str = ""
     sub_resource: str = ""
     object: JSONObject | None = None
-    old_object: JSONObject | None = None
     dry_run: bool = False
     api_version: str = API_VERSIONS[0]
+    # oldObject as decoded JSON, or its undecoded bytes (checked to hold a JSON object)
+    old_object_source: JSONObject | msgspec.Raw | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @functools.cached_property
+    def old_object(self) -> JSONObject | None:
+        """Decoded on first use: only DELETE and break-glass decisions read it."""
+        source = self.old_object_source
+        if isinstance(source, msgspec.Raw):
+            decoded: JSONObject = msgspec.json.decode(source)
+            return decoded
+        return source
 
 
 @dataclass(frozen=True)
@@ -110,9 +129,109 @@ def parse_review(body: object) -> AdmissionRequest:
         namespace=_string(req, "namespace", "request"),
         sub_resource=_string(req, "subResource", "request"),
         object=_optional_object(req.get("object"), "request.object"),
-        old_object=_optional_object(req.get("oldObject"), "request.oldObject"),
         dry_run=bool(dry_run),
         api_version=api_version,
+        old_object_source=_optional_object(req.get("oldObject"), "request.oldObject"),
+    )
+
+
+def decode_review(body: bytes) -> AdmissionRequest:
+    """The request inside an AdmissionReview's bytes: AdmissionReviewError when it is
+    not one, ValueError when the body is not JSON.
+
+    Reviews as kube-apiserver sends them take the typed fast path; anything it does
+    not accept goes through parse_review, which names what is wrong (or accepts what
+    the fast path is stricter about, such as `"name": null`).
+    """
+    try:
+        wire = _REVIEW_DECODER.decode(body)
+    except msgspec.MsgspecError:
+        wire = None
+    request = _from_wire(wire) if wire is not None else None
+    if request is None:
+        return parse_review(json.loads(body))
+    return request
+
+
+class _WireGroupVersionKind(msgspec.Struct):
+    group: str = ""
+    version: str = ""
+    kind: str = ""
+
+
+class _WireGroupVersionResource(msgspec.Struct):
+    group: str = ""
+    version: str = ""
+    resource: str = ""
+
+
+class _WireUserInfo(msgspec.Struct):
+    username: str = ""
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: dict[str, tuple[str, ...]] = {}
+
+
+_NULL = msgspec.Raw(b"null")
+
+
+class _WireRequest(msgspec.Struct, rename="camel"):
+    uid: str
+    kind: _WireGroupVersionKind
+    resource: _WireGroupVersionResource
+    operation: str
+    user_info: _WireUserInfo
+    name: str = ""
+    namespace: str = ""
+    sub_resource: str = ""
+    object: dict[str, Any] | None = None
+    old_object: msgspec.Raw = _NULL
+    dry_run: bool = False
+
+
+class _WireReview(msgspec.Struct, rename="camel"):
+    api_version: str
+    kind: str
+    request: _WireRequest
+
+
+_REVIEW_DECODER = msgspec.json.Decoder(_WireReview)
+
+
+def _from_wire(review: _WireReview) -> AdmissionRequest | None:
+    """The request, or None where parse_review has to say what is wrong."""
+    req = review.request
+    old = req.old_object
+    old_source: msgspec.Raw | None = None
+    if bytes(memoryview(old)[:1]) == b"{":
+        old_source = old
+    elif old != _NULL:
+        return None
+    operation = req.operation
+    if (
+        review.api_version not in API_VERSIONS
+        or review.kind != "AdmissionReview"
+        or not req.uid
+        or operation not in OPERATIONS
+        or (req.object is None and operation in ("CREATE", "UPDATE"))
+        or not req.kind.kind
+        or not req.resource.resource
+    ):
+        return None
+    kind, resource, user = req.kind, req.resource, req.user_info
+    return AdmissionRequest(
+        uid=req.uid,
+        kind=_cached_gvk(kind.group, kind.version, kind.kind),
+        resource=_cached_gvr(resource.group, resource.version, resource.resource),
+        operation=cast(Operation, operation),  # checked against OPERATIONS above
+        user=UserInfo(user.username, user.uid, user.groups, user.extra),
+        name=req.name,
+        namespace=req.namespace,
+        sub_resource=req.sub_resource,
+        object=req.object,
+        dry_run=req.dry_run,
+        api_version=review.api_version,
+        old_object_source=old_source,
     )
 
 

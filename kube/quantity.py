@@ -94,6 +94,15 @@ def _parse_text(value: str) -> tuple[Fraction, Format]:
 
 def equal(a: str | int | float, b: str | int | float) -> bool:
     """Whether two quantities are the same amount (`1Gi` == `1073741824`)."""
+    if isinstance(a, str | int | float) and isinstance(b, str | int | float):
+        return _equal_remembered(a, b)
+    return parse(a) == parse(b)  # raises QuantityError for what is not a quantity
+
+
+# Manifests repeat a few dozen quantities ("250m", "512Mi", 1): remember the answers,
+# typed so that 1 and "1" (or 1 and 1.0) are separate entries.
+@functools.lru_cache(maxsize=4096, typed=True)
+def _equal_remembered(a: str | int | float, b: str | int | float) -> bool:
     return parse(a) == parse(b)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,10 +77,18 @@ class Declaration:
 
 @dataclass(frozen=True)
 class ParsedFile:
-    segments: tuple[str, ...]  # concatenated, they are the file's text exactly
+    """What a file declares. Its text is not kept (a large repository's parsed objects
+    stay in memory, their text need not): `file_segments` cuts it again for a write."""
+
     declarations: tuple[Declaration, ...]
     problems: tuple[Problem, ...]
     is_json: bool
+
+
+def file_segments(data: bytes, is_json: bool) -> tuple[str, ...]:
+    """The documents of a file as parse_file cut them; joined, they are its text exactly."""
+    text = data.decode("utf-8")
+    return (text,) if is_json else tuple(split_segments(text))
 
 
 def split_segments(text: str) -> list[str]:
@@ -123,11 +132,19 @@ _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
+# Strings up to this length are interned: ten thousand manifests repeat the same keys
+# and many of the same values ("apiVersion", "TCP", "IfNotPresent"), and one shared copy
+# of each keeps a large repository's parsed objects a third smaller (marshal keeps the
+# sharing in the parse cache on disk too).
+_INTERNED_LENGTH = 100
+
+
 def _build(loader: Any, node: yaml.Node, built: dict[int, Any], building: set[int]) -> Any:
     tag = node.tag
     if isinstance(node, yaml.ScalarNode):
         if tag == _STR:
-            return node.value
+            value: str = node.value
+            return sys.intern(value) if len(value) <= _INTERNED_LENGTH else value
         return loader.construct_object(node, deep=True)
     ident = id(node)
     if ident in built:  # an alias: share the object, as PyYAML does (no exponential copies)
@@ -173,7 +190,7 @@ def parse_file(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return ParsedFile((), (), (Problem(path, 1, f"not UTF-8 text: {exc.reason}"),), False)
+        return ParsedFile((), (Problem(path, 1, f"not UTF-8 text: {exc.reason}"),), False)
     is_json = path.endswith(".json")
     segments = [text] if is_json else split_segments(text)
     declarations: list[Declaration] = []
@@ -196,7 +213,7 @@ def parse_file(
                     problems,
                 )
         line += segment.count("\n")
-    return ParsedFile(tuple(segments), tuple(declarations), tuple(problems), is_json)
+    return ParsedFile(tuple(declarations), tuple(problems), is_json)
 
 
 def _load_segment(path: str, segment: str, line: int, is_json: bool) -> tuple[Any, Problem | None]:

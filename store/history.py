@@ -15,8 +15,10 @@ from typing import Any
 
 import pygit2
 
+from store.documents import file_segments
 from store.equality import same
 from store.errors import Conflict, Invalid, NotFound
+from store.gitobjects import blob_data
 from store.gitobjects import commit as commit_at
 from store.gitobjects import tree as tree_at
 from store.keys import ObjectKey
@@ -318,8 +320,10 @@ class History:
         if entry is None:
             return ""
         with self.store._lock:
-            parsed = self.store._cache.get(self.store._repo(), entry.path, entry.blob)
-        return parsed.segments[entry.decl.segment]
+            repo = self.store._repo()
+            parsed = self.store._cache.get(repo, entry.path, entry.blob)
+            data = blob_data(repo, entry.blob)
+        return file_segments(data, parsed.is_json)[entry.decl.segment]
 
     def _revision_subject(self, commit_id: str) -> str:
         return commit_at(self.store._repo(), commit_id).message.split("\n", 1)[0]

@@ -25,6 +25,7 @@ from typing import Any
 import pygit2
 
 from store.cow import TwoLevel
+from store.documents import file_segments
 from store.errors import AlreadyExists, Conflict, Invalid, NotFound, Problem, Unavailable
 from store.gitobjects import blob_data, commit, tree
 from store.keys import ObjectKey, key_of
@@ -439,15 +440,17 @@ class GitStore:
         """Check every precondition and build the new tree (None when nothing changes)."""
         snapshot = state.snapshot
         edits: dict[str, FileEdit] = {}
+        repo = self._repo()
 
         def edit(path: str) -> FileEdit:
             if path not in edits:
                 known = snapshot.file(path)
-                edits[path] = (
-                    FileEdit(known[1].segments, known[1].is_json)
-                    if known
-                    else FileEdit(is_json=path.endswith(".json"))
-                )
+                if known:
+                    blob_id, parsed = known
+                    segments = file_segments(blob_data(repo, blob_id), parsed.is_json)
+                    edits[path] = FileEdit(segments, parsed.is_json)
+                else:
+                    edits[path] = FileEdit(is_json=path.endswith(".json"))
             return edits[path]
 
         for key, op in keyed:

@@ -111,20 +111,19 @@ class ParseCache:
         return len(self._saved)
 
 
-_CACHE_FORMAT = "gitplane-parse-cache-1"
+_CACHE_FORMAT = "gitplane-parse-cache-2"
 
 
 def _to_saved(parsed: ParsedFile) -> tuple[Any, ...]:
     decls = [(*d.key, d.obj, d.segment, d.item, d.line) for d in parsed.declarations]
     problems = [(p.path, p.line, p.message) for p in parsed.problems]
-    return (parsed.segments, decls, problems, parsed.is_json)
+    return (decls, problems, parsed.is_json)
 
 
 def _from_saved(path: str, saved: Any) -> ParsedFile | None:
     try:
-        segments, decls, problems, is_json = saved
+        decls, problems, is_json = saved
         return ParsedFile(
-            tuple(segments),
             tuple(
                 Declaration(ObjectKey(g, k, ns, n), obj, seg, item, line)
                 for g, k, ns, n, obj, seg, item, line in decls

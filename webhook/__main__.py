@@ -16,14 +16,12 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from store.aio import AsyncStore
 from store.remote import RemoteMirror
 from store.remote_options import remote_from_arguments
 from store.repo import GitStore
 from webhook.config import MODES, ConfigError, WebhookConfig
-from webhook.desired import DesiredState
 from webhook.desired_dir import load_desired_dir
-from webhook.git_desired import GitDesiredState
+from webhook.git_desired import make_git_app
 from webhook.server import make_app
 from webhook.tls import ReloadingTLS
 
@@ -183,23 +181,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     tls = ReloadingTLS(str(values["cert-file"]), str(values["key-file"]))
     if values.get("repo"):
         store = GitStore(values["repo"], branch=values.get("branch"), remote=_remote(values))
-        desired: DesiredState = GitDesiredState(store)
         count = store.head.snapshot.count()
-        app = make_app(desired, config)
-        # Its poller keeps the snapshot at the branch tip (fetching the remote, if any).
-        follow = AsyncStore(store, fetch_interval=float(values.get("fetch-interval") or 15))
-
-        async def start_following(_: web.Application) -> None:
-            await follow.start()
-
-        async def stop_following(_: web.Application) -> None:
-            await follow.close()
-
-        app.on_startup.insert(0, start_following)
-        app.on_cleanup.append(stop_following)
+        interval = float(values.get("fetch-interval") or 15)
+        app = make_git_app(store, config, fetch_interval=interval)
     else:
-        in_memory = load_desired_dir(Path(values["desired-dir"]))
-        desired, count = in_memory, len(in_memory)
+        desired = load_desired_dir(Path(values["desired-dir"]))
+        count = len(desired)
         app = make_app(desired, config)
     logging.getLogger("gitplane.webhook").info(
         "serving %d declared objects on https://%s:%s", count, values["bind"], values["port"]

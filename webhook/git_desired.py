@@ -6,9 +6,14 @@ server's writes, in the same process) move that snapshot forward as commits arri
 
 from __future__ import annotations
 
+from aiohttp import web
+
+from store.aio import AsyncStore
 from store.keys import ObjectKey
 from store.repo import GitStore
+from webhook.config import WebhookConfig
 from webhook.desired import Declared, mode_of
+from webhook.server import make_app
 
 
 class GitDesiredState:
@@ -34,3 +39,22 @@ class GitDesiredState:
     def namespace_mode(self, namespace: str) -> str | None:
         entry = self.store.head.snapshot.get(ObjectKey("", "Namespace", "", namespace))
         return mode_of(entry.obj) if entry is not None else None
+
+
+def make_git_app(
+    store: GitStore, config: WebhookConfig, *, fetch_interval: float = 15.0
+) -> web.Application:
+    """The webhook over `store`, with the poller that keeps its snapshot at the branch
+    tip (fetching the remote, if the store has one) for as long as the app runs."""
+    app = make_app(GitDesiredState(store), config)
+    follow = AsyncStore(store, fetch_interval=fetch_interval)
+
+    async def start_following(_: web.Application) -> None:
+        await follow.start()
+
+    async def stop_following(_: web.Application) -> None:
+        await follow.close()
+
+    app.on_startup.insert(0, start_following)
+    app.on_cleanup.append(stop_following)
+    return app

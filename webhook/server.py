@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,8 +15,8 @@ from kube.admission import (
     AdmissionRequest,
     AdmissionResponse,
     AdmissionReviewError,
+    decode_review,
     encode_review,
-    parse_review,
 )
 from webhook.config import WebhookConfig
 from webhook.decide import decide
@@ -56,7 +55,7 @@ def make_app(
             body = await request.read()
             started = time.perf_counter()
             try:
-                admission = parse_review(json.loads(body))
+                admission = decode_review(body)
             except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
                 metrics.malformed.labels(name).inc()
                 return web.Response(status=400, text=_malformed(exc))

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from kube.admission import (
+    AdmissionRequest,
     AdmissionResponse,
     AdmissionReviewError,
     GroupVersionKind,
     GroupVersionResource,
+    decode_review,
     parse_review,
     render_review,
 )
@@ -66,8 +68,17 @@ FIXTURE: dict[str, Any] = {
 }
 
 
-def test_parses_every_field_of_the_upstream_fixture() -> None:
-    request = parse_review(copy.deepcopy(FIXTURE))
+def from_bytes(body: Any) -> AdmissionRequest:
+    """decode_review, the webhook's way in, on `body` as it comes off the wire."""
+    return decode_review(json.dumps(body).encode())
+
+
+BOTH_WAYS_IN = pytest.mark.parametrize("parse", [parse_review, from_bytes])
+
+
+@BOTH_WAYS_IN
+def test_parses_every_field_of_the_upstream_fixture(parse: Any) -> None:
+    request = parse(copy.deepcopy(FIXTURE))
     assert request.uid == "uidValue"
     assert request.kind == GroupVersionKind("groupValue", "versionValue", "kindValue")
     assert request.resource == GroupVersionResource("groupValue", "versionValue", "resourceValue")
@@ -86,7 +97,8 @@ def test_parses_every_field_of_the_upstream_fixture() -> None:
     assert request.api_version == "admission.k8s.io/v1"
 
 
-def test_cluster_scoped_delete_without_optional_fields() -> None:
+@BOTH_WAYS_IN
+def test_cluster_scoped_delete_without_optional_fields(parse: Any) -> None:
     review = {
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -100,10 +112,45 @@ def test_cluster_scoped_delete_without_optional_fields() -> None:
             "oldObject": {"kind": "Namespace"},
         },
     }
-    request = parse_review(review)
+    request = parse(review)
     assert request.object is None
+    assert request.old_object == {"kind": "Namespace"}
     assert (request.namespace, request.sub_resource, request.dry_run) == ("", "", False)
     assert request.user.groups == ()
+
+
+def test_the_fast_path_gives_what_the_reference_gives_and_leaves_old_object_undecoded() -> None:
+    body = json.dumps(FIXTURE).encode()
+    fast, reference = decode_review(body), parse_review(json.loads(body))
+    assert "old_object" not in vars(fast)  # not decoded until read
+    assert fast == reference
+    assert fast.old_object == reference.old_object == FIXTURE["request"]["oldObject"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        # What the typed fast path does not take but parse_review does, read the same way.
+        ("name", None, ""),
+        ("dryRun", None, False),
+        ("object", {"spec": {"big": 2**70, "nan": float("nan")}}, None),
+    ],
+)
+def test_what_the_fast_path_refuses_goes_the_reference_way(
+    field: str, value: Any, expected: Any
+) -> None:
+    review = broken(f"request.{field}", value)
+    request = from_bytes(review)
+    if field == "object":
+        assert request.object is not None
+        assert request.object["spec"]["big"] == 2**70
+    else:
+        assert getattr(request, {"name": "name", "dryRun": "dry_run"}[field]) == expected
+
+
+def test_a_body_that_is_not_json_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="Expecting"):
+        decode_review(b'{"apiVersion": ')
 
 
 def broken(path: str, value: Any) -> dict[str, Any]:
@@ -144,9 +191,10 @@ def broken(path: str, value: Any) -> dict[str, Any]:
         (broken("request.object", None), "request.object must be a JSON object for UPDATE"),
     ],
 )
-def test_malformed_reviews_name_the_field(body: Any, message: str) -> None:
+@BOTH_WAYS_IN
+def test_malformed_reviews_name_the_field(parse: Any, body: Any, message: str) -> None:
     with pytest.raises(AdmissionReviewError) as caught:
-        parse_review(body)
+        parse(body)
     assert message in str(caught.value)
 
 
