@@ -2,7 +2,9 @@
 
 Reads of the branch tip come from the published in-memory snapshot and are cheap;
 anything that may parse or touch Git runs in a reader pool; every write runs in one
-writer thread, so writes from this process queue instead of racing each other.
+writer thread, so writes from this process queue instead of racing each other. Writes
+that queue while one is in flight go together in the next batch: one commit each, one
+push for all of them.
 A poller notices commits made by other processes and wakes watchers.
 """
 
@@ -19,7 +21,15 @@ from typing import Any, TypeVar
 from store.errors import StoreError
 from store.history import History, Revision, RevisionPage
 from store.keys import ObjectKey
-from store.model import ObjectList, Operation, Requester, StoredObject, WatchEvent, WriteResult
+from store.model import (
+    ObjectList,
+    Operation,
+    Requester,
+    StoredObject,
+    WatchEvent,
+    WriteRequest,
+    WriteResult,
+)
 from store.repo import GitStore, HeadState, View
 
 log = logging.getLogger(__name__)
@@ -44,6 +54,8 @@ class AsyncStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._moved = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        self._queued: list[tuple[WriteRequest, asyncio.Future[WriteResult]]] = []
+        self._batcher: asyncio.Task[None] | None = None
         store.on_change(self._tip_moved)
 
     async def start(self) -> None:
@@ -104,9 +116,47 @@ class AsyncStore:
     # ---- writes --------------------------------------------------------------------
 
     async def apply(
-        self, operations: Sequence[Operation], who: Requester, **kwargs: Any
+        self,
+        operations: Sequence[Operation],
+        who: Requester,
+        *,
+        message: str | None = None,
+        request_id: str | None = None,
+        trailers: dict[str, str] | None = None,
+        dry_run: bool = False,
     ) -> WriteResult:
-        return await self._write(self.store.apply, operations, who, **kwargs)
+        if dry_run:
+            return await self._write(
+                self.store.apply,
+                operations,
+                who,
+                message=message,
+                request_id=request_id,
+                trailers=trailers,
+                dry_run=True,
+            )
+        done: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        self._queued.append((WriteRequest(operations, who, message, request_id, trailers), done))
+        if self._batcher is None or self._batcher.done():
+            self._batcher = asyncio.create_task(self._write_batches(), name="gitplane-writes")
+        return await done
+
+    async def _write_batches(self) -> None:
+        """Hand the queued writes to the writer thread, all that queued in one batch."""
+        while self._queued:
+            batch, self._queued = self._queued, []
+            results: list[WriteResult | BaseException]
+            try:
+                results = [*await self._write(self.store.apply_batch, [r for r, _ in batch])]
+            except Exception as exc:  # every waiter gets it: none is left hanging
+                results = [exc] * len(batch)
+            for (_, done), result in zip(batch, results, strict=True):
+                if done.done():  # its caller went away; the write stands
+                    continue
+                if isinstance(result, BaseException):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
 
     async def revert(
         self, revision: str, namespace: str, who: Requester, **kwargs: Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -72,6 +73,17 @@ class Delete:
 
 
 Operation = Put | Delete
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """One write: its operations become one commit authored by `who`."""
+
+    operations: Sequence[Operation]
+    who: Requester
+    message: str | None = None
+    request_id: str | None = None
+    trailers: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

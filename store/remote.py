@@ -10,7 +10,9 @@ the write was built on; the pushed commit is always a child of it, so history on
 A remote on a local or shared filesystem (a path or file:// URL) is written directly:
 the new objects are copied into its object database and its branch ref is moved by
 libgit2's compare-and-swap under the ref lock, the same guarantee at a fraction of the
-cost (no process, no pack).
+cost (no process, no pack). Fetching from it copies the few new commits the same way
+(libgit2's fetch negotiates and packs, 5 ms for one commit); a clone far behind, or a
+first fetch, still goes through libgit2.
 
 Credentials come from files: an SSH key with a known_hosts file (strict host checking),
 or an HTTPS token sent as a header through git's environment (never on a command line,
@@ -34,6 +36,7 @@ from typing import Any
 import pygit2
 
 from store.errors import Unavailable
+from store.gitobjects import commit
 
 log = logging.getLogger(__name__)
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
@@ -148,7 +151,11 @@ class RemoteMirror:
             self._failed(f"no repository at {self.local_path}")
             raise Unavailable(f"the Git remote is unreachable: {self.last_error}")
         try:
-            repo.remotes["origin"].fetch([refspec])
+            tip = _copy_new_commits(pygit2.Repository(str(self.local_path)), repo, self.branch_ref)
+            if tip is not None:
+                repo.references.create(self.tracking_ref, tip, force=True)
+            else:  # far behind, or nothing to start from: libgit2 fetches a pack
+                repo.remotes["origin"].fetch([refspec])
         except pygit2.GitError as exc:
             self._failed(str(exc))
             raise Unavailable(f"the Git remote is unreachable: {self.last_error}") from None
@@ -159,10 +166,8 @@ class RemoteMirror:
     def _push_local(self, repo: pygit2.Repository, commit_id: str, base: str | None) -> Push:
         try:
             remote = pygit2.Repository(str(self.local_path))
-            for oid in _new_objects(repo, commit_id, base):
-                if oid not in remote.odb:
-                    kind, data = repo.odb.read(oid)
-                    remote.odb.write(kind, data)
+            for new, parent in _chain(repo, commit_id, base):
+                _copy_objects(repo, remote, new, parent)
             moved = not _compare_and_swap(remote, self.branch_ref, base, commit_id)
         except (pygit2.GitError, OSError) as exc:
             self._failed(str(exc))
@@ -258,3 +263,58 @@ def _compare_and_swap(remote: pygit2.Repository, ref_name: str, base: str | None
             return False
         raise
     return True
+
+
+# Beyond this many new commits a pack from libgit2's fetch is the cheaper way.
+_MAX_COPIED_COMMITS = 64
+
+
+def _copy_new_commits(
+    remote: pygit2.Repository, repo: pygit2.Repository, branch_ref: str
+) -> str | None:
+    """Copy the commits of the remote branch that `repo` lacks, each object after the
+    objects it names, so that an object present locally always has all it refers to
+    (the walk stops at the first one): the remote tip, or None when the remote has no
+    such branch or more than _MAX_COPIED_COMMITS commits are missing."""
+    ref = remote.references.get(branch_ref)
+    if ref is None:
+        return None
+    tip = str(ref.target)
+    missing: list[str] = []
+    pending = [tip]
+    while pending:
+        commit_id = pending.pop()
+        if commit_id in missing or commit_id in repo.odb:
+            continue
+        if len(missing) == _MAX_COPIED_COMMITS:
+            return None
+        missing.append(commit_id)
+        pending.extend(str(parent) for parent in commit(remote, commit_id).parent_ids)
+    for commit_id in reversed(missing):  # oldest first: each one's parent is here by then
+        parents = commit(remote, commit_id).parent_ids
+        _copy_objects(remote, repo, commit_id, str(parents[0]) if parents else None)
+    return tip
+
+
+def _chain(repo: pygit2.Repository, tip: str, base: str | None) -> list[tuple[str, str | None]]:
+    """(commit, first parent) from `base` (excluded) to `tip`, oldest first: the commits
+    of one batch of writes, each built on the one before."""
+    chain: list[tuple[str, str | None]] = []
+    cursor: str | None = tip
+    while cursor is not None and cursor != base:
+        parents = commit(repo, cursor).parent_ids
+        parent = str(parents[0]) if parents else None
+        chain.append((cursor, parent))
+        cursor = parent
+    return chain[::-1]
+
+
+def _copy_objects(
+    source: pygit2.Repository, target: pygit2.Repository, commit_id: str, base: str | None
+) -> None:
+    """Copy `commit_id` and what it does not share with `base` into `target`, each object
+    after everything it names (an interrupted copy leaves no commit or tree incomplete)."""
+    for oid in reversed(_new_objects(source, commit_id, base)):
+        if oid not in target.odb:
+            kind, data = source.odb.read(oid)
+            target.odb.write(kind, data)

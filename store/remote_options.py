@@ -12,14 +12,10 @@ from store.remote import Credentials, RemoteMirror
 def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--remote", help="Git remote to clone, push every write to and fetch from")
-    add(
-        "--fetch-interval", type=float, default=15.0, help="seconds between fetches"
-    )
+    add("--fetch-interval", type=float, default=15.0, help="seconds between fetches")
     add("--git-username", default="git", help="user for the remote (SSH or HTTPS)")
     add("--git-ssh-key", help="private key file for an SSH remote")
-    add(
-        "--git-known-hosts", help="known_hosts for an SSH remote (checked strictly)"
-    )
+    add("--git-known-hosts", help="known_hosts for an SSH remote (checked strictly)")
     add("--git-token-file", help="file holding an HTTPS token for the remote")
     add("--hook-secret-file", help="shared secret of POST /hooks/git push events")
 

@@ -26,7 +26,15 @@ import pygit2
 
 from store.cow import TwoLevel
 from store.documents import file_segments
-from store.errors import AlreadyExists, Conflict, Invalid, NotFound, Problem, Unavailable
+from store.errors import (
+    AlreadyExists,
+    Conflict,
+    Invalid,
+    NotFound,
+    Problem,
+    StoreError,
+    Unavailable,
+)
 from store.gitobjects import blob_data, commit, tree
 from store.keys import ObjectKey, key_of
 from store.layout import Layout
@@ -38,6 +46,7 @@ from store.model import (
     Requester,
     StoredObject,
     WatchEvent,
+    WriteRequest,
     WriteResult,
 )
 from store.remote import Push, RemoteMirror
@@ -388,21 +397,104 @@ class GitStore:
         dry_run: bool = False,
     ) -> WriteResult:
         """Make every operation in one commit, or none of them."""
-        keyed = self._keyed(operations)
+        if dry_run:
+            keyed = self._keyed(operations)
+            state = self.refresh()
+            self._changed_blobs(state, keyed)  # every precondition is checked
+            return self._unwritten(state, keyed, dry_run=True)
+        request = WriteRequest(operations, who, message, request_id, trailers)
+        result = self.apply_batch([request])[0]
+        if isinstance(result, StoreError):
+            raise result
+        return result
+
+    def apply_batch(self, requests: Sequence[WriteRequest]) -> list[WriteResult | StoreError]:
+        """Each request as its own commit (or its own error), the commits chained and
+        published together: with a remote, one push carries them all.
+
+        This is how a replica keeps up when its writes queue: a push costs milliseconds
+        and the remote's branch takes one at a time, so the writes waiting behind one
+        push share the next. A request touching an object or a file that an earlier
+        request of the batch touches waits for the next chain, so every request is
+        checked against the state its own commit is built on.
+        """
+        results: dict[int, WriteResult | StoreError] = {}
+        keyed: dict[int, list[tuple[ObjectKey, Operation]]] = {}
+        for index, request in enumerate(requests):
+            try:
+                keyed[index] = self._keyed(request.operations)
+            except StoreError as exc:
+                results[index] = exc
+        pending = sorted(keyed)
+        while pending:
+            chain: list[int] = []
+            later: list[int] = []
+            keys: set[ObjectKey] = set()
+            for index in pending:
+                touched = {key for key, _ in keyed[index]}
+                (later if touched & keys else chain).append(index)
+                keys |= touched
+            try:
+                later += self._apply_chain(requests, keyed, chain, results)
+            except StoreError as exc:  # the remote is unreachable, or the branch kept moving
+                results.update((index, exc) for index in chain if index not in results)
+            pending = sorted(later)
+        return [results[index] for index in range(len(requests))]
+
+    def _apply_chain(
+        self,
+        requests: Sequence[WriteRequest],
+        keyed: dict[int, list[tuple[ObjectKey, Operation]]],
+        indexes: list[int],
+        results: dict[int, WriteResult | StoreError],
+    ) -> list[int]:
+        """Commit `indexes` (touching distinct objects) one after another on the tip and
+        publish the chain; the requests whose files an earlier one changed are returned
+        for the next chain."""
         attempts = _MAX_REMOTE_ATTEMPTS if self.remote is not None else _MAX_ATTEMPTS
+        rendered: dict[int, dict[tuple[str, str | None], str | None]] = {i: {} for i in indexes}
         with self._write_lock:
             for attempt in range(attempts):
                 state = self.refresh()
-                tree_id, changed = self._prepare(state, keyed)
-                if dry_run or tree_id is None:
-                    return self._unwritten(state, keyed, dry_run)
-                subject = message or _default_message(keyed, state.snapshot)
-                text = _commit_message(subject, who, request_id, trailers)
-                commit_id = self._create_commit(state, tree_id, text, who)
-                if self._publish(state.commit_id, commit_id, text):
-                    self._sync_worktree(state.commit_id, commit_id, changed)
-                    self._advance(commit_id)
-                    return self._written(commit_id, keyed)
+                repo = self._repo()
+                base_tree = repo[state.commit_id].peel(pygit2.Tree) if state.commit_id else None
+                decided: dict[int, WriteResult | StoreError] = {}
+                committed: list[tuple[int, str]] = []
+                deferred: list[int] = []
+                blobs: dict[str, str | None] = {}
+                tip, text = state.commit_id, ""
+                for index in indexes:
+                    request = requests[index]
+                    try:
+                        changed = self._changed_blobs(state, keyed[index], rendered[index])
+                    except StoreError as exc:
+                        decided[index] = exc
+                        continue
+                    if not changed:
+                        decided[index] = self._unwritten(state, keyed[index], dry_run=False)
+                        continue
+                    if blobs.keys() & changed.keys():
+                        deferred.append(index)
+                        continue
+                    blobs.update(changed)
+                    subject = request.message or _default_message(keyed[index], state.snapshot)
+                    text = _commit_message(
+                        subject, request.who, request.request_id, request.trailers
+                    )
+                    tree_id = _write_tree(repo, base_tree, blobs)
+                    tip = self._create_commit(tip, tree_id, text, request.who)
+                    committed.append((index, tip))
+                last = committed[-1][1] if committed else None
+                if last is None or self._publish(state.commit_id, last, text):
+                    if last is not None:
+                        self._sync_worktree(state.commit_id, last, sorted(blobs))
+                        self._advance(last)
+                    results.update(decided)
+                    results.update(
+                        (index, self._written(commit_id, keyed[index]))
+                        for index, commit_id in committed
+                    )
+                    return deferred
                 time.sleep(self._backoff(attempt))
         raise Conflict(f"branch {self.branch_ref} kept moving; gave up after {attempts} attempts")
 
@@ -434,10 +526,19 @@ class GitStore:
             raise Invalid("a change must hold at least one operation")
         return keyed
 
-    def _prepare(
-        self, state: HeadState, keyed: list[tuple[ObjectKey, Operation]]
-    ) -> tuple[str | None, list[str]]:
-        """Check every precondition and build the new tree (None when nothing changes)."""
+    def _changed_blobs(
+        self,
+        state: HeadState,
+        keyed: list[tuple[ObjectKey, Operation]],
+        rendered: dict[tuple[str, str | None], str | None] | None = None,
+    ) -> dict[str, str | None]:
+        """Check every precondition and write the changed files' blobs: path -> new blob
+        (None: the file goes), empty when nothing changes.
+
+        `rendered` remembers, across the retries of one request, the new blob made from
+        each (path, old blob): after losing a race to a write elsewhere in the tree, the
+        same edit of the same file is not worked out again.
+        """
         snapshot = state.snapshot
         edits: dict[str, FileEdit] = {}
         repo = self._repo()
@@ -474,19 +575,22 @@ class GitStore:
         repo = self._repo()
         blobs: dict[str, str | None] = {}
         for path, file_edit in edits.items():
-            text = file_edit.render()
             known = snapshot.file(path)
-            new_blob = str(repo.create_blob(text.encode())) if text is not None else None
+            made_from = (path, known[0] if known else None)
+            if rendered is not None and made_from in rendered:
+                new_blob = rendered[made_from]
+            else:
+                text = file_edit.render()
+                new_blob = str(repo.create_blob(text.encode())) if text is not None else None
+                if rendered is not None:
+                    rendered[made_from] = new_blob
             if known is None or known[0] != new_blob:
                 blobs[path] = new_blob
-        if not blobs:
-            return None, []
-        base = repo[state.commit_id].peel(pygit2.Tree) if state.commit_id else None
-        return _write_tree(repo, base, blobs), sorted(blobs)
+        return blobs
 
-    def _create_commit(self, state: HeadState, tree_id: str, message: str, who: Requester) -> str:
+    def _create_commit(self, parent: str | None, tree_id: str, message: str, who: Requester) -> str:
         now = int(time.time())
-        parents = [state.commit_id] if state.commit_id else []
+        parents = [parent] if parent else []
         author, committer = self.identity.author(who, now), self.identity.committer(now)
         return str(self._repo().create_commit(None, author, committer, message, tree_id, parents))
 
