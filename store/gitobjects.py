@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import pygit2
 
@@ -17,3 +17,31 @@ def tree(repo: pygit2.Repository, tree_id: str) -> pygit2.Tree:
 
 def blob_data(repo: pygit2.Repository, blob_id: str) -> bytes:
     return cast(pygit2.Blob, repo[blob_id]).data
+
+
+def new_objects(repo: Any, commit_id: str, base: str | None) -> list[pygit2.Oid]:
+    """The commit and the trees and blobs it does not share with `base`: what a
+    repository holding `base` lacks to hold `commit_id` too."""
+    made = repo[commit_id]
+    found = [made.id]
+    old_tree = repo[base].peel(pygit2.Tree) if base else None
+    _new_in_tree(repo, made.peel(pygit2.Tree), old_tree, found)
+    return found
+
+
+def _new_in_tree(repo: Any, tree: Any, old: Any, found: list[pygit2.Oid]) -> None:
+    if old is not None and tree.id == old.id:
+        return
+    found.append(tree.id)
+    before = {e.name: e for e in old} if old is not None else {}
+    for entry in tree:
+        previous = before.get(entry.name)
+        if previous is not None and previous.id == entry.id:
+            continue
+        if entry.type_str == "tree":
+            old_sub = (
+                repo[previous.id] if previous is not None and previous.type_str == "tree" else None
+            )
+            _new_in_tree(repo, repo[entry.id], old_sub, found)
+        elif entry.type_str == "blob":
+            found.append(entry.id)

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from store.errors import (
     StoreError,
     Unavailable,
 )
-from store.gitobjects import blob_data, commit, tree
+from store.gitobjects import blob_data, commit, new_objects, tree
 from store.keys import ObjectKey, key_of
 from store.layout import Layout
 from store.model import (
@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 
 _EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 _MAX_ATTEMPTS = 64
-_MAX_REMOTE_ATTEMPTS = 16
+_MAX_REMOTE_ATTEMPTS = 32
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,28 @@ class CommitInfo:
     email: str
     time: int
     message: str
+
+
+@dataclass
+class _Chain:
+    """The commits one attempt built for a batch of writes, and what it decided."""
+
+    base: str | None
+    committed: list[tuple[int, str]] = field(default_factory=list)  # (request, commit)
+    decided: dict[int, WriteResult | StoreError] = field(default_factory=dict)
+    deferred: list[int] = field(default_factory=list)  # for the next chain: a file is shared
+    paths: list[str] = field(default_factory=list)
+    message: str = ""
+    replaces_only: bool = True  # every commit only replaces objects that exist
+
+    def new_objects(self, repo: pygit2.Repository) -> list[pygit2.Oid]:
+        """What the chain's commits add to the base: what a remote at the base lacks."""
+        parents = [self.base, *(commit_id for _, commit_id in self.committed)]
+        return [
+            oid
+            for (_, commit_id), parent in zip(self.committed, parents, strict=False)
+            for oid in new_objects(repo, commit_id, parent)
+        ]
 
 
 @dataclass(frozen=True)
@@ -400,7 +422,7 @@ class GitStore:
         if dry_run:
             keyed = self._keyed(operations)
             state = self.refresh()
-            self._changed_blobs(state, keyed)  # every precondition is checked
+            self._changed_blobs(self._repo(), state, keyed)  # every precondition is checked
             return self._unwritten(state, keyed, dry_run=True)
         request = WriteRequest(operations, who, message, request_id, trailers)
         result = self.apply_batch([request])[0]
@@ -454,58 +476,113 @@ class GitStore:
         attempts = _MAX_REMOTE_ATTEMPTS if self.remote is not None else _MAX_ATTEMPTS
         rendered: dict[int, dict[tuple[str, str | None], str | None]] = {i: {} for i in indexes}
         with self._write_lock:
+            repo = self._repo()
+            state = self.refresh()
+            base = state.commit_id  # the commit the chain is built on
             for attempt in range(attempts):
-                state = self.refresh()
-                repo = self._repo()
-                base_tree = repo[state.commit_id].peel(pygit2.Tree) if state.commit_id else None
-                decided: dict[int, WriteResult | StoreError] = {}
-                committed: list[tuple[int, str]] = []
-                deferred: list[int] = []
-                blobs: dict[str, str | None] = {}
-                tip, text = state.commit_id, ""
-                for index in indexes:
-                    request = requests[index]
-                    try:
-                        changed = self._changed_blobs(state, keyed[index], rendered[index])
-                    except StoreError as exc:
-                        decided[index] = exc
-                        continue
-                    if not changed:
-                        decided[index] = self._unwritten(state, keyed[index], dry_run=False)
-                        continue
-                    if blobs.keys() & changed.keys():
-                        deferred.append(index)
-                        continue
-                    blobs.update(changed)
-                    subject = request.message or _default_message(keyed[index], state.snapshot)
-                    text = _commit_message(
-                        subject, request.who, request.request_id, request.trailers
-                    )
-                    tree_id = _write_tree(repo, base_tree, blobs)
-                    tip = self._create_commit(tip, tree_id, text, request.who)
-                    committed.append((index, tip))
-                last = committed[-1][1] if committed else None
-                if last is None or self._publish(state.commit_id, last, text):
+                chain = self._build_chain(repo, state, base, requests, keyed, indexes, rendered)
+                # A last look at the remote before publishing: a push from behind its
+                # tip is lost for sure; rebuilt on the tip it may win.
+                if self.remote is not None and self.remote.moved_from(base):
+                    base = self.remote.fetch(self._repo())
+                    chain = self._build_chain(repo, state, base, requests, keyed, indexes, rendered)
+                if base != state.commit_id and not self._rebases_cleanly(chain, state, base):
+                    state = self._catch_up()
+                    base = state.commit_id
+                    chain = self._build_chain(repo, state, base, requests, keyed, indexes, rendered)
+                last = chain.committed[-1][1] if chain.committed else None
+                if last is None or self._publish(base, chain):
                     if last is not None:
-                        self._sync_worktree(state.commit_id, last, sorted(blobs))
+                        self._sync_worktree(base, last, chain.paths)
                         self._advance(last)
-                    results.update(decided)
+                    results.update(chain.decided)
                     results.update(
                         (index, self._written(commit_id, keyed[index]))
-                        for index, commit_id in committed
+                        for index, commit_id in chain.committed
                     )
-                    return deferred
+                    return chain.deferred
                 time.sleep(self._backoff(attempt))
+                base = self.remote.fetched_tip if self.remote is not None else self._read_tip()
         raise Conflict(f"branch {self.branch_ref} kept moving; gave up after {attempts} attempts")
 
-    def _backoff(self, attempt: int) -> float:
-        """Randomised, growing waits so writers that collided do not collide again.
+    def _rebases_cleanly(self, chain: _Chain, state: HeadState, tip: str | None) -> bool:
+        """Whether a chain built from `state` stands as it is on `tip`, a descendant made
+        by others meanwhile: it only replaces objects that exist, in files the commits
+        since did not touch, so every check it passed would pass again. Then the other
+        writers' files are parsed after the push, not before it, while the remote is
+        free for the next writer."""
+        if not chain.replaces_only or tip is None or state.commit_id is None:
+            return False
+        repo = self._repo()
+        if not repo.descendant_of(tip, state.commit_id):
+            return False  # history was rewritten: start over from the new tip
+        touched = changed_files(
+            repo, state.snapshot.tree_id, root_tree_id(repo, tip, self.layout), self.layout
+        )
+        return touched.keys().isdisjoint(chain.paths)
 
-        A local compare-and-swap takes microseconds; a push takes milliseconds, so
-        replicas sharing a remote back off on that scale.
+    def _catch_up(self) -> HeadState:
+        """The branch as others left it, parsed: the local branch follows the remote."""
+        if self.remote is not None:
+            self._follow_remote()
+        return self.refresh()
+
+    def _build_chain(
+        self,
+        repo: pygit2.Repository,
+        state: HeadState,
+        base: str | None,
+        requests: Sequence[WriteRequest],
+        keyed: dict[int, list[tuple[ObjectKey, Operation]]],
+        indexes: list[int],
+        rendered: dict[int, dict[tuple[str, str | None], str | None]],
+    ) -> _Chain:
+        """One commit per request, each on the one before, the first on `base`.
+        Requests are checked against `state`: the same commit as `base`, or an older one
+        whose chain _rebases_cleanly decides may stand on `base`."""
+        base_tree = repo[base].peel(pygit2.Tree) if base else None
+        chain = _Chain(base)
+        blobs: dict[str, str | None] = {}
+        tip = base
+        for index in indexes:
+            request = requests[index]
+            try:
+                changed = self._changed_blobs(repo, state, keyed[index], rendered[index])
+            except StoreError as exc:
+                chain.decided[index] = exc
+                continue
+            if not changed:
+                chain.decided[index] = self._unwritten(state, keyed[index], dry_run=False)
+                continue
+            if blobs.keys() & changed.keys():
+                chain.deferred.append(index)
+                continue
+            blobs.update(changed)
+            subject = request.message or _default_message(keyed[index], state.snapshot)
+            chain.message = _commit_message(
+                subject, request.who, request.request_id, request.trailers
+            )
+            tree_id = _write_tree(repo, base_tree, blobs)
+            tip = self._create_commit(repo, tip, tree_id, chain.message, request.who)
+            chain.committed.append((index, tip))
+            chain.replaces_only &= all(
+                isinstance(op, Put) and state.snapshot.get(key) is not None
+                for key, op in keyed[index]
+            )
+        chain.paths = sorted(blobs)
+        return chain
+
+    def _backoff(self, attempt: int) -> float:
+        """How long to wait before trying again after losing the branch to another writer.
+
+        Someone always wins, so retrying at once cannot livelock, and every
+        millisecond asleep is throughput lost: with waits of ~10 ms, a replica that lost
+        spent more time asleep than writing. Not waiting at all lets two writers fall
+        into step, the slower one losing every time; a short random wait, growing
+        while one keeps losing, breaks the step.
         """
-        unit = 0.002 if self.remote is None else 0.01
-        return random.uniform(0, unit * 2 ** min(attempt, 5))  # noqa: S311 - jitter only
+        unit = 0.0005 if self.remote is not None else 0.002
+        return random.uniform(0, unit * 2 ** min(attempt, 6))  # noqa: S311 - jitter only
 
     def _keyed(self, operations: Sequence[Operation]) -> list[tuple[ObjectKey, Operation]]:
         keyed: list[tuple[ObjectKey, Operation]] = []
@@ -528,6 +605,7 @@ class GitStore:
 
     def _changed_blobs(
         self,
+        repo: pygit2.Repository,
         state: HeadState,
         keyed: list[tuple[ObjectKey, Operation]],
         rendered: dict[tuple[str, str | None], str | None] | None = None,
@@ -541,7 +619,6 @@ class GitStore:
         """
         snapshot = state.snapshot
         edits: dict[str, FileEdit] = {}
-        repo = self._repo()
 
         def edit(path: str) -> FileEdit:
             if path not in edits:
@@ -572,7 +649,6 @@ class GitStore:
                 if self.layout.under_root(path) is None or not self.layout.holds_objects(path):
                     raise Invalid(f"{key}: path {path!r} is not below the repository root")
                 edit(path).append(op.obj, op.text)
-        repo = self._repo()
         blobs: dict[str, str | None] = {}
         for path, file_edit in edits.items():
             known = snapshot.file(path)
@@ -588,25 +664,28 @@ class GitStore:
                 blobs[path] = new_blob
         return blobs
 
-    def _create_commit(self, parent: str | None, tree_id: str, message: str, who: Requester) -> str:
+    def _create_commit(
+        self, repo: pygit2.Repository, parent: str | None, tree_id: str, message: str,
+        who: Requester,
+    ) -> str:  # fmt: skip
         now = int(time.time())
         parents = [parent] if parent else []
         author, committer = self.identity.author(who, now), self.identity.committer(now)
-        return str(self._repo().create_commit(None, author, committer, message, tree_id, parents))
+        return str(repo.create_commit(None, author, committer, message, tree_id, parents))
 
-    def _publish(self, base: str | None, commit_id: str, message: str) -> bool:
-        """Make `commit_id` the branch tip if the branch is still at `base`.
+    def _publish(self, base: str | None, chain: _Chain) -> bool:
+        """Make the chain's last commit the branch tip if the branch is still at `base`.
 
         With a remote, the remote decides (a fast-forward push); the local branch follows.
         """
+        commit_id = chain.committed[-1][1]
         if self.remote is None:
-            return self._move_branch(base, commit_id, message)
-        outcome = self.remote.push(self._repo(), commit_id, base)  # Unavailable propagates
-        with self._ref_lock:
-            if outcome is Push.REMOTE_MOVED:
-                self._follow_tracking_ref()
-                return False
-            self._force_branch(commit_id)
+            return self._move_branch(base, commit_id, chain.message)
+        repo = self._repo()
+        pushed = self.remote.push(repo, commit_id, base, chain.new_objects(repo))
+        if pushed is Push.REMOTE_MOVED:
+            return False  # the caller rebuilds on the remote's tip (fetched_tip)
+        self._follow_remote()
         return True
 
     def _move_branch(self, base: str | None, commit_id: str, message: str) -> bool:
@@ -635,17 +714,18 @@ class GitStore:
         if commit_id is not None:
             self._repo().references.create(self.branch_ref, commit_id, force=True)
 
-    def _follow_tracking_ref(self) -> None:
+    def _follow_remote(self) -> None:
+        """Move the local branch to the remote tip last seen. Read under the lock, not
+        passed in: a fetch that read the remote earlier never moves the branch back."""
         assert self.remote is not None
-        ref = self._repo().references.get(self.remote.tracking_ref)
-        self._force_branch(str(ref.target) if ref is not None else None)
+        with self._ref_lock:
+            self._force_branch(self.remote.fetched_tip)
 
     def sync(self) -> HeadState:
         """Fetch from the remote (when there is one) and catch up with its branch."""
         if self.remote is not None:
-            tip = self.remote.fetch(self._repo())
-            with self._ref_lock:
-                self._force_branch(tip)
+            self.remote.fetch(self._repo())
+            self._follow_remote()
         return self.refresh()
 
     def _sync_worktree(self, old: str | None, new: str, paths: list[str]) -> None:

@@ -121,9 +121,9 @@ class CountingMirror(RemoteMirror):
 
     pushes = 0
 
-    def push(self, repo: object, commit_id: str, base: str | None) -> Push:
+    def push(self, repo: Any, commit_id: str, base: str | None, pack: Any) -> Push:
         self.pushes += 1
-        return super().push(repo, commit_id, base)  # type: ignore[arg-type]
+        return super().push(repo, commit_id, base, pack)
 
 
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "git-cli"])

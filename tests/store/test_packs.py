@@ -1,0 +1,141 @@
+"""How a push reaches a path remote (one pack per push), how other replicas' packs come
+back (hard links), how packs are rolled up in the background, and how a replica that is
+behind the remote rebuilds on its tip. The git CLI checks every repository."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from store.errors import Conflict
+from store.keys import ObjectKey
+from store.packs import MAINTENANCE, PackFiles, link_pack
+from store.remote import RemoteMirror
+from store.repo import GitStore
+from tests.store.conftest import ALICE, configmap, deployment, run_git
+
+WEB = ObjectKey("apps", "Deployment", "shop", "web")
+
+
+def object_counts(repo: Path) -> dict[str, int]:
+    lines = run_git(repo, "count-objects", "-v").splitlines()
+    return {key: int(value) for key, value in (line.split(": ") for line in lines)}
+
+
+def packs_in(repo: Path) -> list[Path]:
+    return sorted((repo / "objects" / "pack").glob("pack-*.idx"))
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    path = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    return path
+
+
+def replica(tmp_path: Path, remote: Path, name: str) -> GitStore:
+    return GitStore(tmp_path / name, remote=RemoteMirror(str(remote), "main"))
+
+
+def test_each_push_is_one_pack_in_the_remote(tmp_path: Path, remote: Path) -> None:
+    store = replica(tmp_path, remote, "a")
+    store.create(deployment(), ALICE)
+    store.create(configmap("settings"), ALICE)
+    rv = store.update(deployment(replicas=5), ALICE).resource_version
+    with pytest.raises(Conflict):  # refused: nothing reaches the remote
+        store.update(deployment(replicas=4), ALICE, expect_rv=str(int(rv) - 1))
+    counts = object_counts(remote)
+    assert counts["count"] == 0 and counts["packs"] == 3 and counts["garbage"] == 0
+    for index in packs_in(remote):
+        run_git(remote, "verify-pack", str(index))
+    run_git(remote, "fsck", "--strict", "--no-dangling")
+    assert "replicas: 5" in run_git(remote, "show", "main:shop/deployment-web.yaml")
+
+
+def test_dry_runs_send_nothing_to_the_remote(tmp_path: Path, remote: Path) -> None:
+    store = replica(tmp_path, remote, "a")
+    store.create(deployment(), ALICE)
+    before = object_counts(remote), run_git(remote, "rev-parse", "main")
+    store.create(configmap("maybe"), ALICE, dry_run=True)
+    store.update(deployment(replicas=9), ALICE, dry_run=True)
+    assert (object_counts(remote), run_git(remote, "rev-parse", "main")) == before
+
+
+def test_other_replicas_packs_are_linked_on_fetch(tmp_path: Path, remote: Path) -> None:
+    a, b = replica(tmp_path, remote, "a"), replica(tmp_path, remote, "b")
+    a.create(deployment(), ALICE)
+    b.sync()
+    [pack] = packs_in(remote)
+    assert os.stat(tmp_path / "b" / "objects" / "pack" / pack.name).st_ino == os.stat(pack).st_ino
+    assert b.get(WEB).obj["spec"]["replicas"] == 2
+    run_git(tmp_path / "b", "fsck", "--strict")
+
+
+def test_a_pack_is_never_left_without_its_index(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    target = tmp_path / "target"
+    source.mkdir()
+    target.mkdir()
+    pack = PackFiles(source / "pack-1.pack", source / "pack-1.idx")
+    (source / "pack-1.pack").write_bytes(b"PACK")  # its index was just removed by a repack
+    assert link_pack(pack, target) is None
+    assert list(target.iterdir()) == []
+    (source / "pack-1.idx").write_bytes(b"index")
+    assert link_pack(pack, target) is True
+    assert sorted(p.name for p in target.iterdir()) == ["pack-1.idx", "pack-1.pack"]
+
+
+def test_disjoint_writes_rebuild_on_the_new_tip_without_parsing_first(
+    tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = replica(tmp_path, remote, "a"), replica(tmp_path, remote, "b")
+    a.create(deployment(), ALICE)
+    a.create(configmap("settings"), ALICE)
+    b.sync()
+    a.update(configmap("settings", mode="fast"), ALICE)
+
+    def catch_up() -> None:
+        raise AssertionError("b caught up before pushing; its file was not touched")
+
+    monkeypatch.setattr(b, "_catch_up", catch_up)
+    result = b.update(deployment(replicas=7), ALICE)  # b is one commit behind
+    parents = run_git(remote, "log", "--format=%P", "-1", "main").split()
+    assert parents == [run_git(remote, "rev-parse", "main~1").strip()]
+    assert result.commit_id == run_git(remote, "rev-parse", "main").strip()
+    assert b.get(ObjectKey("", "ConfigMap", "shop", "settings")).obj["data"] == {"mode": "fast"}
+    assert b.get(WEB).obj["spec"]["replicas"] == 7
+    assert run_git(remote, "rev-list", "--count", "main").strip() == "4"
+
+
+def test_a_file_changed_meanwhile_is_parsed_before_building_on_it(
+    tmp_path: Path, remote: Path
+) -> None:
+    a, b = replica(tmp_path, remote, "a"), replica(tmp_path, remote, "b")
+    rv = a.create(deployment(), ALICE).resource_version
+    b.sync()
+    a.update(deployment(replicas=3), ALICE)
+    with pytest.raises(Conflict):  # b's version is stale: the new tip says so
+        b.update(deployment(replicas=4), ALICE, expect_rv=rv)
+    b.update(deployment(replicas=4, minReadySeconds=5), ALICE)  # no precondition: on the tip
+    shown = run_git(remote, "show", "main:shop/deployment-web.yaml")
+    assert "replicas: 4" in shown and "minReadySeconds: 5" in shown
+
+
+def test_small_packs_are_rolled_up_and_nothing_is_lost(
+    tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not MAINTENANCE.enabled:
+        pytest.skip("git is not installed")
+    monkeypatch.setattr(MAINTENANCE, "threshold", 6)
+    monkeypatch.setattr(MAINTENANCE, "check_every", 1)
+    store = replica(tmp_path, remote, "a")
+    for n in range(12):
+        store.create(configmap(f"c{n}"), ALICE)
+        MAINTENANCE.wait()  # each roll-up finishes before the next write, for a stable count
+    assert len(packs_in(remote)) < 6
+    run_git(remote, "fsck", "--strict", "--no-dangling")
+    fresh = replica(tmp_path, remote, "b")
+    assert len(fresh.list_objects("shop").items) == 12
