@@ -19,7 +19,7 @@ def blob_data(repo: pygit2.Repository, blob_id: str) -> bytes:
     return cast(pygit2.Blob, repo[blob_id]).data
 
 
-def new_objects(repo: Any, commit_id: str, base: str | None) -> list[pygit2.Oid]:
+def new_objects(repo: pygit2.Repository, commit_id: str, base: str | None) -> list[pygit2.Oid]:
     """The commit and the trees and blobs it does not share with `base`: what a
     repository holding `base` lacks to hold `commit_id` too."""
     made = repo[commit_id]

@@ -109,9 +109,14 @@ class PackMaintenance:
             thread.join()
 
 
+def pack_names(directory: Path) -> set[str]:
+    """The packs in `directory` by name without suffix (`pack-<hash>`): those with an index."""
+    return {entry.name[:-4] for entry in os.scandir(directory) if entry.name.endswith(".idx")}
+
+
 def _count_packs(directory: Path) -> int:
     try:
-        return sum(1 for entry in os.scandir(directory) if entry.name.endswith(".idx"))
+        return len(pack_names(directory))
     except OSError:
         return 0
 

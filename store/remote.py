@@ -36,7 +36,7 @@ import pygit2
 
 from store.errors import Unavailable
 from store.gitobjects import commit, new_objects
-from store.packs import PackFiles, link_pack, pack_directory, write_pack
+from store.packs import PackFiles, link_pack, pack_directory, pack_names, write_pack
 
 log = logging.getLogger(__name__)
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
@@ -152,10 +152,7 @@ class RemoteMirror:
         with self._lock:
             if self.local_path is None:
                 return self._push_git(repo, commit_id, base)
-            outcome = self._push_local(repo, commit_id, base, new)
-            accepted = outcome is Push.ACCEPTED
-            self.fetched_tip = commit_id if accepted else self._fetch_local(repo)
-            return outcome
+            return self._push_local(repo, commit_id, base, new)
 
     def _push_git(self, repo: pygit2.Repository, commit_id: str, base: str | None) -> Push:
         lease = f"--force-with-lease={self.branch_ref}:{base or ''}"
@@ -184,7 +181,11 @@ class RemoteMirror:
             self._failed(str(exc))
             raise Unavailable(f"the Git remote is unreachable: {self.last_error}") from None
         self._succeeded()
-        return Push.REMOTE_MOVED if moved else Push.ACCEPTED
+        if moved:
+            self.fetched_tip = self._fetch_local(repo)
+            return Push.REMOTE_MOVED
+        self.fetched_tip = commit_id
+        return Push.ACCEPTED
 
     def _fetch_local(self, repo: pygit2.Repository) -> str | None:
         """The remote tip, its objects brought in: the remote's new packs hard-linked (two
@@ -195,8 +196,7 @@ class RemoteMirror:
         """
         try:
             remote = self._open_remote()
-            ref = remote.references.get(self.branch_ref)
-            tip = str(ref.target) if ref is not None else None
+            tip = self._tip_of(remote)
             if tip is not None and tip not in repo.odb:
                 self._link_new_packs(remote, repo)
                 if not _copy_new_commits(remote, repo, tip):
@@ -214,10 +214,13 @@ class RemoteMirror:
         if self.local_path is None:
             return False
         try:
-            ref = self._open_remote().references.get(self.branch_ref)
+            return self._tip_of(self._open_remote()) != tip
         except (pygit2.GitError, OSError):
             return False  # the push reports it
-        return (str(ref.target) if ref is not None else None) != tip
+
+    def _tip_of(self, remote: pygit2.Repository) -> str | None:
+        ref = remote.references.get(self.branch_ref)
+        return str(ref.target) if ref is not None else None
 
     def _open_remote(self) -> pygit2.Repository:
         if not (self.local_path is not None and self.local_path.is_dir()):
@@ -234,7 +237,7 @@ class RemoteMirror:
         if not self._can_link:
             return
         source, target = pack_directory(remote), pack_directory(repo)
-        names = {entry.name[:-4] for entry in os.scandir(source) if entry.name.endswith(".idx")}
+        names = pack_names(source)
         for name in sorted(names - self._seen_packs):
             files = PackFiles(source / f"{name}.pack", source / f"{name}.idx")
             if link_pack(files, target) is False:

@@ -484,7 +484,7 @@ class GitStore:
                 # A last look at the remote before publishing: a push from behind its
                 # tip is lost for sure; rebuilt on the tip it may win.
                 if self.remote is not None and self.remote.moved_from(base):
-                    base = self.remote.fetch(self._repo())
+                    base = self.remote.fetch(repo)
                     chain = self._build_chain(repo, state, base, requests, keyed, indexes, rendered)
                 if base != state.commit_id and not self._rebases_cleanly(chain, state, base):
                     state = self._catch_up()
