@@ -27,7 +27,7 @@ from apiserver.auth import client_certificate_user
 from apiserver.cluster import DELEGATED_AUTH, ClusterConfig, make_cluster_app
 from apiserver.secrets.options import add_sealing_arguments, secret_policy
 from apiserver.serving import default_validator, make_api_app
-from apiserver.tls import ReloadingServerTLS
+from pki.tls import ReloadingServerTLS
 from store.aio import AsyncStore
 from store.remote_options import add_remote_arguments, hook_secret, remote_from_arguments
 from store.repo import GitStore

@@ -76,7 +76,7 @@ class DelegatedAuth:
         return self._client
 
     def client_ca_bundle(self) -> bytes:
-        """Both CA bundles of the ConfigMap, for the TLS layer (see apiserver.tls)."""
+        """Both CA bundles of the ConfigMap, for the TLS layer (see pki.tls)."""
         current = self.source.current
         if current is not self._bundle_of:
             self._bundle_of, self._bundle = current, current.trusted_pem() if current else b""
@@ -124,7 +124,7 @@ def make_cluster_app(
     hook_secret: bytes | None = None,
 ) -> web.Application:
     """The API server for the aggregation layer; serve it with a TLS context that asks for
-    client certificates from app[DELEGATED_AUTH].client_ca_bundle (apiserver.tls)."""
+    client certificates from app[DELEGATED_AUTH].client_ca_bundle (pki.tls)."""
     auth = DelegatedAuth(config)
     app = make_api_app(
         store,

@@ -59,11 +59,11 @@ from aiohttp import web  # noqa: E402
 from kube.admission import decode_review  # noqa: E402
 from pki.authority import create_authority  # noqa: E402
 from pki.issue import issue_serving_certificate  # noqa: E402
+from pki.tls import ReloadingServerTLS  # noqa: E402
 from store.repo import GitStore  # noqa: E402
 from webhook.config import WebhookConfig  # noqa: E402
 from webhook.decide import decide  # noqa: E402
 from webhook.git_desired import GitDesiredState, make_git_app  # noqa: E402
-from webhook.tls import ReloadingTLS  # noqa: E402
 
 PER_NAMESPACE = 100
 DRIFT_SHARE = 0.1  # one review in ten is a `kubectl edit` of the image
@@ -289,7 +289,7 @@ def serve(kind: str, repo: str, cert: str, key: str, log_file: str) -> None:
     else:
         app = baseline_app(json.loads if kind == "baseline" else msgspec.json.decode)
     # The same TLS setup for both: only the handler differs.
-    context = ReloadingTLS(cert, key).context
+    context = ReloadingServerTLS(cert, key).context
 
     async def main() -> None:
         runner = web.AppRunner(app, access_log=None)

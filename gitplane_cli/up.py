@@ -22,6 +22,7 @@ from apiserver.serving import default_validator, make_api_app
 from pki.authority import CertificateAuthority, create_authority, write_file
 from pki.issue import issue_client_certificate, issue_serving_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
+from pki.tls import ReloadingServerTLS
 from store.aio import AsyncStore
 from store.remote_options import hook_secret, remote_from_arguments
 from store.repo import GitStore
@@ -29,7 +30,6 @@ from store.secrets import scan
 from webhook.config import WebhookConfig
 from webhook.git_desired import GitDesiredState
 from webhook.server import make_app as make_webhook_app
-from webhook.tls import ReloadingTLS
 
 log = logging.getLogger("gitplane.up")
 ADMIN_USER = "gitplane-admin"
@@ -157,7 +157,7 @@ async def _start_webhook(ready: Prepared, args: Any) -> tuple[web.AppRunner, int
         strict_namespaces=args.strict,
     )
     app = make_webhook_app(GitDesiredState(ready.store), config)
-    tls = ReloadingTLS(str(ready.pki.cert_file), str(ready.pki.key_file))
+    tls = ReloadingServerTLS(str(ready.pki.cert_file), str(ready.pki.key_file))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", args.webhook_port, ssl_context=tls.context)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from pki.tls import ReloadingServerTLS
 from store.remote import RemoteMirror
 from store.remote_options import remote_from_arguments
 from store.repo import GitStore
@@ -23,7 +24,6 @@ from webhook.config import MODES, ConfigError, WebhookConfig
 from webhook.desired_dir import load_desired_dir
 from webhook.git_desired import make_git_app
 from webhook.server import make_app
-from webhook.tls import ReloadingTLS
 
 LISTS = ("exempt-user", "exempt-group", "strict")
 SCALARS = (
@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error("--cert-file and --key-file are required: kube-apiserver only calls HTTPS")
     if bool(values.get("desired-dir")) == bool(values.get("repo")):
         p.error("give one source of desired state: --repo (a Git repository) or --desired-dir")
-    tls = ReloadingTLS(str(values["cert-file"]), str(values["key-file"]))
+    tls = ReloadingServerTLS(str(values["cert-file"]), str(values["key-file"]))
     if values.get("repo"):
         store = GitStore(values["repo"], branch=values.get("branch"), remote=_remote(values))
         count = store.head.snapshot.count()

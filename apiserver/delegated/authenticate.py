@@ -16,7 +16,7 @@ verified proxy certificate are ignored, never trusted. Every user gets the group
 `system:authenticated`.
 
 Verification happens twice: OpenSSL checks the chain during the handshake (the serving
-context trusts both CA bundles, see apiserver.tls) and here the certificate is checked
+context trusts both CA bundles, see pki.tls) and here the certificate is checked
 again with `cryptography` against the one bundle that matters for each rule. Python 3.11's
 ssl module only hands out the peer's leaf certificate, so a client certificate must be
 issued directly by a CA in the bundle; an intermediate CA is not supported there (kubeadm,

@@ -15,9 +15,9 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from apiserver.cluster import DELEGATED_AUTH, ClusterConfig, DelegatedAuth, make_cluster_app
-from apiserver.tls import ReloadingServerTLS
 from pki.authority import CertificateAuthority, create_authority
 from pki.issue import IssuedCertificate, issue_client_certificate, issue_serving_certificate
+from pki.tls import ReloadingServerTLS
 from store.aio import AsyncStore
 from store.repo import GitStore
 from tests.cluster.kube_double import KubeDouble

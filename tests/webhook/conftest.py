@@ -17,10 +17,10 @@ from webhook_pki import client_context, issue, new_ca
 from webhook_reviews import desired_state
 
 from pki.authority import CertificateAuthority
+from pki.tls import ReloadingServerTLS
 from webhook.config import WebhookConfig
 from webhook.desired import DesiredState
 from webhook.server import make_app
-from webhook.tls import ReloadingTLS
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -69,7 +69,7 @@ async def serve(
         desired: DesiredState | None = None,
         config: WebhookConfig | None = None,
         ready: Callable[[], bool] = lambda: True,
-        tls: ReloadingTLS | None = None,
+        tls: ReloadingServerTLS | None = None,
     ) -> RunningWebhook:
         app = make_app(
             desired if desired is not None else desired_state(),
@@ -77,7 +77,7 @@ async def serve(
             ready=ready,
             clock=lambda: NOW,
         )
-        tls = tls or ReloadingTLS(str(tls_files[0]), str(tls_files[1]))
+        tls = tls or ReloadingServerTLS(str(tls_files[0]), str(tls_files[1]))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         sock = socket.socket()

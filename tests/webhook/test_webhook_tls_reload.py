@@ -15,7 +15,7 @@ from webhook_pki import client_context, issue, new_ca
 from webhook_reviews import live_deployment, review
 
 from pki.authority import CertificateAuthority
-from webhook.tls import ReloadingTLS
+from pki.tls import ReloadingServerTLS
 
 
 async def peer_certificate(url: str, context: ssl.SSLContext) -> x509.Certificate:
@@ -34,7 +34,7 @@ async def test_rotated_files_are_served_on_new_connections(
     serve: Any, ca: CertificateAuthority, tls_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     cert_file, key_file = tls_files
-    tls = ReloadingTLS(str(cert_file), str(key_file), check_interval=0)
+    tls = ReloadingServerTLS(str(cert_file), str(key_file), check_interval=0)
     webhook = await serve(tls=tls)
     before = await peer_certificate(webhook.url, client_context(ca))
 
@@ -66,7 +66,7 @@ async def test_a_half_written_pair_keeps_the_old_certificate(
     serve: Any, ca: CertificateAuthority, tls_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     cert_file, key_file = tls_files
-    tls = ReloadingTLS(str(cert_file), str(key_file), check_interval=0)
+    tls = ReloadingServerTLS(str(cert_file), str(key_file), check_interval=0)
     webhook = await serve(tls=tls)
     before = await peer_certificate(webhook.url, client_context(ca))
 
@@ -86,7 +86,7 @@ def test_files_are_checked_at_most_once_per_interval(
     tls_files: tuple[Path, Path], ca: CertificateAuthority, tmp_path: Path
 ) -> None:
     now = [100.0]
-    tls = ReloadingTLS(str(tls_files[0]), str(tls_files[1]), check_interval=5, clock=lambda: now[0])
+    tls = ReloadingServerTLS(str(tls_files[0]), str(tls_files[1]), check_interval=5, clock=lambda: now[0])
     issue(ca, tmp_path / "new.crt", tmp_path / "new.key")
     os.replace(tmp_path / "new.key", tls_files[1])
     os.replace(tmp_path / "new.crt", tls_files[0])
@@ -100,4 +100,4 @@ def test_files_are_checked_at_most_once_per_interval(
 
 def test_missing_files_fail_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        ReloadingTLS(str(tmp_path / "tls.crt"), str(tmp_path / "tls.key"))
+        ReloadingServerTLS(str(tmp_path / "tls.crt"), str(tmp_path / "tls.key"))

@@ -1,18 +1,18 @@
-"""The API server's TLS context: its certificate follows the files on disk, and the CAs it
-asks clients' certificates from follow the cluster's authentication ConfigMap.
+"""A server TLS context that follows its files on disk, and optionally the CAs it asks
+clients' certificates from: one piece for both servers.
 
-The same idea as the webhook's (the two servers share no code): the context handed to the
-server only dispatches; at each client hello the files are checked (at most every
-`check_interval` seconds) and the client CA bundle is asked for, and when either changed a
-fresh context is built and used for that handshake and later ones. Connections already
-open keep what they started with.
+cert-manager and kubelet rotate a Secret volume by swapping files under the pod. The
+context handed to the server only dispatches: at each client hello the files are checked
+(at most every `check_interval` seconds) and the client CA bundle, if any, is asked for;
+when either changed a fresh context is built and used for that handshake and later ones.
+Connections already open keep what they started with.
 
-Client certificates are requested, not required (CERT_OPTIONAL): bearer tokens and the
-health probes need none. OpenSSL keeps the verify mode of the context the connection was
-created with, so the dispatching context is CERT_OPTIONAL itself whenever client CAs may
-come; the swapped-in context supplies the trust store. A presented certificate that does
-not chain to a trusted CA fails the handshake, and until a bundle is known every client
-certificate does.
+Client certificates (the API server's; the webhook asks for none) are requested, not
+required (CERT_OPTIONAL): bearer tokens and the health probes need none. OpenSSL keeps
+the verify mode of the context the connection was created with, so the dispatching
+context is CERT_OPTIONAL itself whenever client CAs may come; the swapped-in context
+supplies the trust store. A presented certificate that does not chain to a trusted CA
+fails the handshake, and until a bundle is known every client certificate does.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-log = logging.getLogger("gitplane.apiserver.tls")
+log = logging.getLogger("gitplane.tls")
 
 _Signature = tuple[tuple[int, int, int], ...]
 
