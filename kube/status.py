@@ -419,9 +419,6 @@ class BadRequest(ApiError):
     code = 400
     reason = "BadRequest"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
 
 class Unauthorized(ApiError):
     """401; kube-apiserver's authentication filter says just "Unauthorized"."""
@@ -491,9 +488,6 @@ class NotAcceptable(ApiError):
     code = 406
     reason = "NotAcceptable"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
     @classmethod
     def for_media_types(cls, accepted: Sequence[str]) -> NotAcceptable:
         return cls(f"only the following media types are accepted: {', '.join(accepted)}")
@@ -502,9 +496,6 @@ class NotAcceptable(ApiError):
 class UnsupportedMediaType(ApiError):
     code = 415
     reason = "UnsupportedMediaType"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
 
     @classmethod
     def for_media_types(cls, accepted: Sequence[str]) -> UnsupportedMediaType:
@@ -520,9 +511,6 @@ class Expired(ApiError):
     code = 410
     reason = "Expired"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
     @classmethod
     def too_old_resource_version(cls, requested: int | str, oldest: int | str) -> Expired:
         """The watch cache's wording for a watch from before the retained history."""
@@ -534,9 +522,6 @@ class Gone(ApiError):
 
     code = 410
     reason = "Gone"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
 
 
 class RequestEntityTooLarge(ApiError):

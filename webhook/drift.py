@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kube import quantity
+from kube.meta import SYSTEM_FIELDS
 
 
 class Marker:
@@ -52,21 +53,7 @@ class FieldDrift:
 
 # Written by the API server or by controllers, never desired state.
 SYSTEM_METADATA = frozenset(
-    {
-        "name",
-        "namespace",
-        "generateName",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "selfLink",
-        "managedFields",
-        "ownerReferences",
-        "finalizers",
-    }
+    {*SYSTEM_FIELDS, "name", "namespace", "generateName", "ownerReferences", "finalizers"}
 )
 IGNORED_ANNOTATIONS = frozenset(
     {

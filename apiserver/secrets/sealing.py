@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kube.meta import SYSTEM_FIELDS
+
 API_VERSION = "bitnami.com/v1alpha1"
 KIND = "SealedSecret"
 NAMESPACE_WIDE = "sealedsecrets.bitnami.com/namespace-wide"
@@ -39,18 +41,9 @@ LAST_APPLIED = (
     "kubectl.kubernetes.io/last-applied-configuration",
     "kubecfg.ksonnet.io/last-applied-configuration",
 )
-# Read-only fields the API server sets; kubeseal strips them before sealing.
-SERVER_FIELDS = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "selfLink",
-    "managedFields",
-    "ownerReferences",
-)
+# Read-only fields the API server sets, and owner references; kubeseal strips them
+# before sealing.
+SERVER_FIELDS = (*SYSTEM_FIELDS, "ownerReferences")
 
 
 class Scope(StrEnum):
