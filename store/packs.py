@@ -5,8 +5,9 @@ there: two new files for all of a batch's objects, where copying them loose made
 per object (a new file costs from 50 us to over 1 ms on a busy disk). A replica
 fetching from it hard-links the packs other replicas wrote: two links, no copies.
 
-Git and libgit2 find a pack by its index, and libgit2's pack builder renames the pack
-into place before its index, so a reader never sees a pack that is not complete.
+Git and libgit2 find a pack by its index. libgit2's pack builder puts the index in
+place before the pack, so a push writes its pack in a directory of its own and links
+it into the remote pack first: a reader never meets an index without its pack there.
 
 Packs written one per push pile up. Past a threshold, a background
 `git repack --geometric=2 -d` rolls the small ones into bigger ones, as git's own
@@ -17,6 +18,7 @@ pack, and git and libgit2 readers cope with packs replaced under them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -43,14 +45,21 @@ def pack_directory(repo: pygit2.Repository) -> Path:
     return Path(repo.path) / "objects" / "pack"
 
 
-def write_pack(repo: pygit2.Repository, oids: Sequence[pygit2.Oid], directory: Path) -> None:
+def write_pack(
+    repo: pygit2.Repository, oids: Sequence[pygit2.Oid], directory: Path, *, count: bool = True
+) -> None:
     """Write the objects `oids` of `repo` as one pack in `directory` (libgit2's pack
-    builder: the pack is renamed into place before its index)."""
+    builder; `count`: the directory is an object store whose packs are rolled up)."""
     builder = pygit2.PackBuilder(repo)
     for oid in dict.fromkeys(oids):
         builder.add(oid)
     builder.write(directory)
-    MAINTENANCE.pack_added(directory)
+    if count:
+        MAINTENANCE.pack_added(directory)
+
+
+# Another filesystem, a filesystem without hard links, a file of another owner.
+_NO_LINKS_HERE = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP})
 
 
 def link_pack(files: PackFiles, directory: Path) -> bool | None:
@@ -58,17 +67,26 @@ def link_pack(files: PackFiles, directory: Path) -> bool | None:
     already), False when links cannot be made there (another filesystem), None when the
     pack is gone (a repack replaced it)."""
     try:
-        for source in (files.pack, files.index):  # the index last, as when written
+        for source in (files.pack, files.index):  # the index last: it makes the pack seen
             with contextlib.suppress(FileExistsError):  # the same name is the same content
                 os.link(source, directory / source.name)
     except FileNotFoundError:
         with contextlib.suppress(FileNotFoundError):
             (directory / files.pack.name).unlink()  # never a pack without its index
         return None
-    except OSError:
-        return False
+    except OSError as exc:
+        if exc.errno in _NO_LINKS_HERE:
+            return False
+        raise  # the directory is unreachable: the caller says so
     MAINTENANCE.pack_added(directory)
     return True
+
+
+def move_pack(files: PackFiles, directory: Path) -> None:
+    """Rename the pack into `directory`, the pack first: its index makes it visible."""
+    for source in (files.pack, files.index):
+        os.rename(source, directory / source.name)
+    MAINTENANCE.pack_added(directory)
 
 
 class PackMaintenance:

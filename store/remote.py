@@ -10,7 +10,10 @@ the write was built on; the pushed commit is always a child of it, so history on
 A remote on a local or shared filesystem (a path or file:// URL) is written directly:
 a push's new objects go into its object database as one pack and its branch ref is
 moved by libgit2's compare-and-swap under the ref lock, the same guarantee at a
-fraction of the cost (no process, no negotiation). Fetching from it hard-links the
+fraction of the cost (no process, no negotiation). The write's objects, staged in
+memory (store.staging), reach the disk once: the pack is written in the clone,
+hard-linked into the remote and, once the remote took it, renamed into the clone's
+own packs. Fetching from it hard-links the
 packs other replicas wrote and packs whatever else is new (libgit2's fetch negotiates,
 5 ms for one commit); a clone far behind, or a first fetch, still goes through libgit2.
 
@@ -22,6 +25,7 @@ never in a message).
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
@@ -36,7 +40,14 @@ import pygit2
 
 from store.errors import Unavailable
 from store.gitobjects import commit, new_objects
-from store.packs import PackFiles, link_pack, pack_directory, pack_names, write_pack
+from store.packs import (
+    PackFiles,
+    link_pack,
+    move_pack,
+    pack_directory,
+    pack_names,
+    write_pack,
+)
 
 log = logging.getLogger(__name__)
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
@@ -172,20 +183,60 @@ class RemoteMirror:
         self, repo: pygit2.Repository, commit_id: str, base: str | None, new: list[pygit2.Oid]
     ) -> Push:
         """The new objects packed into the remote, then its branch moved by compare-and-swap."""
+        outgoing = _outgoing_directory(repo)
+        sent: PackFiles | None = None
         try:
             remote = self._open_remote()
             if new:
-                write_pack(repo, new, pack_directory(remote))
+                sent = self._send_pack(repo, new, outgoing, pack_directory(remote))
             moved = not _compare_and_swap(remote, self.branch_ref, base, commit_id)
         except (pygit2.GitError, OSError) as exc:
+            _discard(outgoing)
             self._failed(str(exc))
             raise Unavailable(f"the Git remote is unreachable: {self.last_error}") from None
         self._succeeded()
         if moved:
+            _discard(outgoing)
             self.fetched_tip = self._fetch_local(repo)
             return Push.REMOTE_MOVED
+        if sent is not None:
+            self._keep_pack(sent, remote, repo, commit_id)
         self.fetched_tip = commit_id
         return Push.ACCEPTED
+
+    def _send_pack(
+        self, repo: pygit2.Repository, new: list[pygit2.Oid], outgoing: Path, target: Path
+    ) -> PackFiles:
+        """Pack `new` once, in the clone's outgoing directory, and hard-link the pack into
+        the remote (`target`); written there directly when links cannot be made."""
+        _discard(outgoing)  # what a crashed push may have left
+        outgoing.mkdir(parents=True, exist_ok=True)
+        write_pack(repo, new, outgoing, count=False)
+        names = pack_names(outgoing)
+        if len(names) != 1:
+            raise OSError(f"expected the push's one pack in {outgoing}, found {len(names)}")
+        name = names.pop()
+        files = PackFiles(outgoing / f"{name}.pack", outgoing / f"{name}.idx")
+        linked = link_pack(files, target) if self._can_link else False
+        if linked is None:
+            raise OSError(f"the pack for the push vanished from {outgoing}")
+        if not linked:
+            self._can_link = False
+            write_pack(repo, new, target)
+        self._seen_packs.add(name)  # a fetch need not bring it back
+        return files
+
+    def _keep_pack(
+        self, sent: PackFiles, remote: pygit2.Repository, repo: pygit2.Repository, tip: str
+    ) -> None:
+        """The pushed pack moved into the clone's own packs (objects staged in memory
+        reach the clone's disk here); copied back from the remote if that fails."""
+        try:
+            move_pack(sent, pack_directory(repo))
+        except OSError as exc:
+            log.warning("could not keep the pushed pack (%s); copying it from the remote", exc)
+            _discard(sent.pack.parent)
+            _copy_new_commits(remote, repo, tip)
 
     def _fetch_local(self, repo: pygit2.Repository) -> str | None:
         """The remote tip, its objects brought in: the remote's new packs hard-linked (two
@@ -279,6 +330,19 @@ def _local_path(url: str) -> Path | None:
     if "://" in url or re.match(r"^[\w.-]+@[\w.-]+:", url):  # ssh, https, scp-like
         return None
     return Path(url)
+
+
+def _outgoing_directory(repo: pygit2.Repository) -> Path:
+    """Where a push packs its objects before they go to the remote and the clone."""
+    return Path(repo.path) / "gitplane" / "outgoing"
+
+
+def _discard(directory: Path) -> None:
+    """Remove what a push left in `directory` (a pack the remote did not take)."""
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
 
 
 def _compare_and_swap(remote: pygit2.Repository, ref_name: str, base: str | None, new: str) -> bool:

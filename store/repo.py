@@ -61,6 +61,7 @@ from store.snapshot import (
     changed_files,
     root_tree_id,
 )
+from store.staging import StagedObjects, open_staging
 from store.timeline import EMPTY_RV, MetaIndex, ObjectMeta, Timeline, meta_at
 from store.yamledit import FileEdit
 
@@ -172,7 +173,8 @@ class GitStore:
         self.branch_ref = _branch_ref(repo, branch)
         self._lock = threading.RLock()  # guards the timeline, caches and publishing
         self._write_lock = threading.Lock()  # one writer at a time in this process
-        self._ref_lock = threading.Lock()  # fetches and pushes move the local branch in turn
+        self._staging: tuple[pygit2.Repository, StagedObjects] | None = None
+        self._ref_lock = threading.Lock()  # fetches write the clone's branch ref in turn
         self._cache = ParseCache(self.layout, self.cluster_kinds, parse_cache_size)
         # Parsed files are kept beside the repository's own data for the next process.
         self._cache_file = (
@@ -231,7 +233,28 @@ class GitStore:
             self._local.repo = repo
         return repo
 
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[pygit2.Repository]:
+        """The handle a write builds its objects with (under the write lock). With a
+        path remote they stay in memory until the push packs them (store.staging);
+        otherwise they are written to the repository as they are made."""
+        if self.remote is None or self.remote.local_path is None:
+            yield self._repo()
+            return
+        if self._staging is None:
+            self._staging = open_staging(self.path)
+        repo, staged = self._staging
+        try:
+            yield repo
+        finally:
+            staged.clear()  # pushed, and kept on disk as a pack; or not written at all
+
     def _read_tip(self) -> str | None:
+        """The branch tip: the remote's as last fetched or pushed, when there is a remote
+        (the clone's branch ref is written from it on each fetch, not on each push: a ref
+        update is a file made and one freed, a fifth of a write's disk work)."""
+        if self.remote is not None and self.remote.fetched_tip is not None:
+            return self.remote.fetched_tip
         ref = self._repo().references.get(self.branch_ref)
         return str(ref.resolve().target) if ref is not None else None
 
@@ -475,8 +498,7 @@ class GitStore:
         for the next chain."""
         attempts = _MAX_REMOTE_ATTEMPTS if self.remote is not None else _MAX_ATTEMPTS
         rendered: dict[int, dict[tuple[str, str | None], str | None]] = {i: {} for i in indexes}
-        with self._write_lock:
-            repo = self._repo()
+        with self._write_lock, self._writer() as repo:
             state = self.refresh()
             base = state.commit_id  # the commit the chain is built on
             for attempt in range(attempts):
@@ -491,7 +513,7 @@ class GitStore:
                     base = state.commit_id
                     chain = self._build_chain(repo, state, base, requests, keyed, indexes, rendered)
                 last = chain.committed[-1][1] if chain.committed else None
-                if last is None or self._publish(base, chain):
+                if last is None or self._publish(repo, base, chain):
                     if last is not None:
                         self._sync_worktree(base, last, chain.paths)
                         self._advance(last)
@@ -522,9 +544,7 @@ class GitStore:
         return touched.keys().isdisjoint(chain.paths)
 
     def _catch_up(self) -> HeadState:
-        """The branch as others left it, parsed: the local branch follows the remote."""
-        if self.remote is not None:
-            self._follow_remote()
+        """The branch as others left it (with a remote, its tip as last fetched), parsed."""
         return self.refresh()
 
     def _build_chain(
@@ -673,20 +693,18 @@ class GitStore:
         author, committer = self.identity.author(who, now), self.identity.committer(now)
         return str(repo.create_commit(None, author, committer, message, tree_id, parents))
 
-    def _publish(self, base: str | None, chain: _Chain) -> bool:
+    def _publish(self, repo: pygit2.Repository, base: str | None, chain: _Chain) -> bool:
         """Make the chain's last commit the branch tip if the branch is still at `base`.
 
-        With a remote, the remote decides (a fast-forward push); the local branch follows.
+        With a remote, the remote decides (a fast-forward push); this store's tip is then
+        the remote's (`RemoteMirror.fetched_tip`), the clone's branch ref is written on
+        the next fetch.
         """
         commit_id = chain.committed[-1][1]
         if self.remote is None:
             return self._move_branch(base, commit_id, chain.message)
-        repo = self._repo()
         pushed = self.remote.push(repo, commit_id, base, chain.new_objects(repo))
-        if pushed is Push.REMOTE_MOVED:
-            return False  # the caller rebuilds on the remote's tip (fetched_tip)
-        self._follow_remote()
-        return True
+        return pushed is Push.ACCEPTED  # else the caller rebuilds on the remote's tip
 
     def _move_branch(self, base: str | None, commit_id: str, message: str) -> bool:
         """Compare-and-swap of the local branch ref from `base` to `commit_id`."""
@@ -715,11 +733,15 @@ class GitStore:
             self._repo().references.create(self.branch_ref, commit_id, force=True)
 
     def _follow_remote(self) -> None:
-        """Move the local branch to the remote tip last seen. Read under the lock, not
-        passed in: a fetch that read the remote earlier never moves the branch back."""
+        """Move the clone's branch ref to the remote tip last seen, for the next start and
+        for people looking at the clone. Read under the lock, not passed in: a fetch that
+        read the remote earlier never moves the branch back."""
         assert self.remote is not None
         with self._ref_lock:
-            self._force_branch(self.remote.fetched_tip)
+            tip = self.remote.fetched_tip
+            ref = self._repo().references.get(self.branch_ref)
+            if tip is not None and (ref is None or str(ref.resolve().target) != tip):
+                self._force_branch(tip)
 
     def sync(self) -> HeadState:
         """Fetch from the remote (when there is one) and catch up with its branch."""

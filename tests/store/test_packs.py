@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store.errors import Conflict
+from store.errors import Conflict, Unavailable
 from store.keys import ObjectKey
 from store.packs import MAINTENANCE, PackFiles, link_pack
 from store.remote import RemoteMirror
@@ -72,6 +72,54 @@ def test_other_replicas_packs_are_linked_on_fetch(tmp_path: Path, remote: Path) 
     assert os.stat(tmp_path / "b" / "objects" / "pack" / pack.name).st_ino == os.stat(pack).st_ino
     assert b.get(WEB).obj["spec"]["replicas"] == 2
     run_git(tmp_path / "b", "fsck", "--strict")
+
+
+def test_a_write_keeps_the_pack_it_pushed_and_makes_no_loose_objects(
+    tmp_path: Path, remote: Path
+) -> None:
+    store = replica(tmp_path, remote, "a")
+    store.create(deployment(), ALICE)
+    store.update(deployment(replicas=7), ALICE)
+    clone = tmp_path / "a"
+    counts = object_counts(clone)
+    assert counts["count"] == 0 and counts["packs"] == 2
+    # One pack on disk, two names: the clone's and the remote's are the same file.
+    for pack in packs_in(remote):
+        assert os.stat(clone / "objects" / "pack" / pack.name).st_ino == os.stat(pack).st_ino
+    assert not any((clone / "gitplane" / "outgoing").iterdir())
+    run_git(clone, "fsck", "--strict", "--no-dangling")
+    assert store.get(WEB).obj["spec"]["replicas"] == 7
+
+
+def test_a_failed_push_leaves_nothing_in_the_clone(tmp_path: Path, remote: Path) -> None:
+    store = replica(tmp_path, remote, "a")
+    store.create(deployment(), ALICE)
+    clone = tmp_path / "a"
+    before = object_counts(clone), packs_in(clone)
+    remote.rename(tmp_path / "away.git")
+    with pytest.raises(Unavailable):
+        store.update(deployment(replicas=3), ALICE)
+    assert (object_counts(clone), packs_in(clone)) == before
+    assert not any((clone / "gitplane" / "outgoing").iterdir())
+    (tmp_path / "away.git").rename(remote)
+    store.update(deployment(replicas=4), ALICE)
+    assert "replicas: 4" in run_git(remote, "show", "main:shop/deployment-web.yaml")
+    run_git(clone, "fsck", "--strict")
+
+
+def test_the_clone_branch_is_written_on_fetch_and_a_new_process_starts_at_the_tip(
+    tmp_path: Path, remote: Path
+) -> None:
+    store = replica(tmp_path, remote, "a")
+    store.create(deployment(), ALICE)
+    tip = store.update(deployment(replicas=6), ALICE).commit_id
+    assert store.head.commit_id == tip == run_git(remote, "rev-parse", "main").strip()
+    store.sync()
+    assert run_git(tmp_path / "a", "rev-parse", "main").strip() == tip
+    store.update(deployment(replicas=8), ALICE)
+    again = replica(tmp_path, remote, "a")  # what a restart opens
+    assert again.get(WEB).obj["spec"]["replicas"] == 8
+    assert again.head.commit_id == run_git(tmp_path / "a", "rev-parse", "main").strip()
 
 
 def test_a_pack_is_never_left_without_its_index(tmp_path: Path) -> None:
