@@ -218,8 +218,8 @@ class RemoteMirror:
         name = names.pop()
         files = PackFiles(outgoing / f"{name}.pack", outgoing / f"{name}.idx")
         linked = link_pack(files, target) if self._can_link else False
-        if linked is None:
-            raise OSError(f"the pack for the push vanished from {outgoing}")
+        if linked is None:  # the remote's pack directory is gone (or the pack is)
+            raise OSError(f"cannot link the push's pack into {target}")
         if not linked:
             self._can_link = False
             write_pack(repo, new, target)
