@@ -123,17 +123,8 @@ def _go_sharp_v(value: object) -> str:
 
 def go_value(value: object) -> str:
     """How field.Error prints a bad value: quoted strings, plain scalars, `null` for nil."""
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return go_quote(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float(value)
-    return _go_sharp_v(value)
+    # Scalars print as %#v prints them; only nil differs.
+    return "null" if value is None else _go_sharp_v(value)
 
 
 # --- field errors ------------------------------------------------------------------------------
