@@ -7,15 +7,19 @@ not (two replicas pushing at once to a path both "won", and one write was lost).
 `--force-with-lease=<branch>:<base>` makes the push a compare-and-swap from the commit
 the write was built on; the pushed commit is always a child of it, so history only grows.
 
-A remote on a local or shared filesystem (a path or file:// URL) is written directly:
-a push's new objects go into its object database as one pack and its branch ref is
-moved by libgit2's compare-and-swap under the ref lock, the same guarantee at a
-fraction of the cost (no process, no negotiation). The write's objects, staged in
-memory (store.staging), reach the disk once: the pack is written in the clone,
-hard-linked into the remote and, once the remote took it, renamed into the clone's
-own packs. Fetching from it hard-links the
-packs other replicas wrote and packs whatever else is new (libgit2's fetch negotiates,
-5 ms for one commit); a clone far behind, or a first fetch, still goes through libgit2.
+A remote on a local or shared filesystem (a path or file:// URL) is written directly,
+with the same guarantee at a fraction of the cost (no process, no negotiation). The
+pusher takes the branch's ref lock as git does (`<ref>.lock`), checks the old value,
+puts the new objects in as one pack and moves the ref. A replica finding the lock
+taken waits for it instead of racing: a lost race costs a pack written for nothing,
+and two replicas losing races wrote less than one alone. Found moved on, the branch's
+tip is fetched under the lock and the write rebased on it there.
+
+The write's objects, staged in memory (store.staging), reach the disk once: the pack
+is written in the clone, hard-linked into the remote and, once the remote took it,
+renamed into the clone's own packs. Fetching from it hard-links the packs other
+replicas wrote and packs whatever else is new (libgit2's fetch negotiates, 5 ms for
+one commit); a clone far behind, or a first fetch, still goes through libgit2.
 
 Credentials come from files: an SSH key with a known_hosts file (strict host checking),
 or an HTTPS token sent as a header through git's environment (never on a command line,
@@ -28,10 +32,12 @@ import base64
 import contextlib
 import logging
 import os
+import random
 import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -52,6 +58,11 @@ from store.packs import (
 log = logging.getLogger(__name__)
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 GIT_TIMEOUT = 60.0
+BRANCH_LOCK_WAIT = 5.0  # seconds; pushes hold the lock for milliseconds
+
+# Given the remote's moved-on tip: the commit to push instead and the objects it adds
+# to that tip, or None when the write must first be checked again against it.
+Rebase = Callable[[str | None], tuple[str, list[pygit2.Oid]] | None]
 
 
 @dataclass(frozen=True)
@@ -154,16 +165,24 @@ class RemoteMirror:
         return f"+{self.branch_ref}:{self.tracking_ref}"
 
     def push(
-        self, repo: pygit2.Repository, commit_id: str, base: str | None, new: list[pygit2.Oid]
+        self,
+        repo: pygit2.Repository,
+        commit_id: str,
+        base: str | None,
+        new: list[pygit2.Oid],
+        rebase: Rebase | None = None,
     ) -> Push:
         """Offer `commit_id` (a descendant of `base`) as the remote branch's tip, if it is
         at `base`. `new` are the objects of `repo` the commits add to `base`. Refused
         because the remote moved, the remote's tip is fetched (`fetched_tip`).
+
+        A path remote is pushed to under its branch's lock: found moved on, its tip is
+        fetched there and `rebase` asked for the same write on it, pushed at once.
         """
         with self._lock:
             if self.local_path is None:
                 return self._push_git(repo, commit_id, base)
-            return self._push_local(repo, commit_id, base, new)
+            return self._push_local(repo, commit_id, base, new, rebase)
 
     def _push_git(self, repo: pygit2.Repository, commit_id: str, base: str | None) -> Push:
         lease = f"--force-with-lease={self.branch_ref}:{base or ''}"
@@ -180,29 +199,70 @@ class RemoteMirror:
         raise Unavailable(f"the Git remote refused the push: {_last_line(result)}")
 
     def _push_local(
-        self, repo: pygit2.Repository, commit_id: str, base: str | None, new: list[pygit2.Oid]
+        self,
+        repo: pygit2.Repository,
+        commit_id: str,
+        base: str | None,
+        new: list[pygit2.Oid],
+        rebase: Rebase | None,
     ) -> Push:
-        """The new objects packed into the remote, then its branch moved by compare-and-swap."""
+        """The new objects packed into the remote, then its branch moved, all under the
+        branch's lock: a replica that finds it taken waits its turn rather than build a
+        pack that would lose the race."""
         outgoing = _outgoing_directory(repo)
         sent: PackFiles | None = None
         try:
             remote = self._open_remote()
-            if new:
-                sent = self._send_pack(repo, new, outgoing, pack_directory(remote))
-            moved = not _compare_and_swap(remote, self.branch_ref, base, commit_id)
+            with self._branch_locked(remote) as locked:
+                tip = self._tip_of(remote)
+                if tip != base:  # moved on; it cannot move again while the lock is held
+                    self._bring_objects(remote, repo, tip)
+                    self.fetched_tip = tip
+                    rebased = rebase(tip) if rebase is not None else None
+                    if rebased is None:
+                        self._succeeded()
+                        return Push.REMOTE_MOVED
+                    commit_id, new = rebased
+                if new:
+                    sent = self._send_pack(repo, new, outgoing, pack_directory(remote))
+                locked.set_target(self.branch_ref, commit_id, message="gitplane push")
         except (pygit2.GitError, OSError) as exc:
             _discard(outgoing)
             self._failed(str(exc))
             raise Unavailable(f"the Git remote is unreachable: {self.last_error}") from None
         self._succeeded()
-        if moved:
-            _discard(outgoing)
-            self.fetched_tip = self._fetch_local(repo)
-            return Push.REMOTE_MOVED
         if sent is not None:
             self._keep_pack(sent, remote, repo, commit_id)
         self.fetched_tip = commit_id
         return Push.ACCEPTED
+
+    @contextlib.contextmanager
+    def _branch_locked(self, remote: pygit2.Repository) -> Iterator[pygit2.ReferenceTransaction]:
+        """The remote branch locked as git locks a ref (`<ref>.lock`): a target set on
+        the transaction is written when the block ends, nothing if it raises. A lock
+        held by another pusher (a replica, git receive-pack) is waited for with growing
+        pauses, as git waits for one (core.filesRefLockTimeout), up to BRANCH_LOCK_WAIT."""
+        deadline = time.monotonic() + BRANCH_LOCK_WAIT
+        pause = 0.0001
+        while True:
+            transaction = remote.transaction()
+            try:
+                transaction.lock_ref(self.branch_ref)
+                break
+            except pygit2.GitError as exc:
+                if "lock" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise Unavailable(
+                        f"the remote branch {self.branch_ref} stayed locked for"
+                        f" {BRANCH_LOCK_WAIT:.0f} s: a push is stuck, or one that crashed left"
+                        f" {self.branch_ref}.lock behind in the remote (remove it if no"
+                        " push is running)"
+                    ) from None
+                time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - jitter only
+                pause = min(pause * 2, 0.0005)
+        with transaction:
+            yield transaction
 
     def _send_pack(
         self, repo: pygit2.Repository, new: list[pygit2.Oid], outgoing: Path, target: Path
@@ -239,35 +299,30 @@ class RemoteMirror:
             _copy_new_commits(remote, repo, tip)
 
     def _fetch_local(self, repo: pygit2.Repository) -> str | None:
-        """The remote tip, its objects brought in: the remote's new packs hard-linked (two
-        links instead of two new files), anything else (loose objects, pushed by git)
-        packed from the remote; a clone far behind fetches through libgit2.
+        """The remote tip, its objects brought into `repo`.
 
         No tracking ref is kept: the local branch follows the remote tip itself.
         """
         try:
             remote = self._open_remote()
             tip = self._tip_of(remote)
-            if tip is not None and tip not in repo.odb:
-                self._link_new_packs(remote, repo)
-                if not _copy_new_commits(remote, repo, tip):
-                    repo.remotes["origin"].fetch([self._refspec()])
+            self._bring_objects(remote, repo, tip)
         except (pygit2.GitError, OSError) as exc:
             self._failed(str(exc))
             raise Unavailable(f"the Git remote is unreachable: {self.last_error}") from None
         self._succeeded()
         return tip
 
-    def moved_from(self, tip: str | None) -> bool:
-        """Whether the remote branch is elsewhere than `tip`: a look at a path remote's
-        ref, so that a write starts from the remote tip instead of losing the race it
-        would start behind in. A network remote answers False: its push will tell."""
-        if self.local_path is None:
-            return False
-        try:
-            return self._tip_of(self._open_remote()) != tip
-        except (pygit2.GitError, OSError):
-            return False  # the push reports it
+    def _bring_objects(
+        self, remote: pygit2.Repository, repo: pygit2.Repository, tip: str | None
+    ) -> None:
+        """The objects up to `tip` into `repo`: the remote's new packs hard-linked (two
+        links instead of two new files), anything else (loose objects, pushed by git)
+        packed from the remote; a clone far behind fetches through libgit2."""
+        if tip is not None and tip not in repo.odb:
+            self._link_new_packs(remote, repo)
+            if not _copy_new_commits(remote, repo, tip):
+                repo.remotes["origin"].fetch([self._refspec()])
 
     def _tip_of(self, remote: pygit2.Repository) -> str | None:
         ref = remote.references.get(self.branch_ref)
@@ -343,29 +398,6 @@ def _discard(directory: Path) -> None:
         for entry in os.scandir(directory):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
-
-
-def _compare_and_swap(remote: pygit2.Repository, ref_name: str, base: str | None, new: str) -> bool:
-    """Move `ref_name` from `base` to `new` in `remote`; False when it held something else."""
-    try:
-        if base is None:
-            remote.references.create(ref_name, new, force=False)
-            return True
-        ref = remote.references.get(ref_name)
-        if ref is None or str(ref.target) != base:
-            return False
-        ref.set_target(new, "gitplane push")  # libgit2 checks the old value under the lock
-    except (pygit2.AlreadyExistsError, ValueError):
-        return False
-    except pygit2.GitError as exc:
-        if "does not match" in str(exc) or "lock" in str(exc):
-            return False
-        raise
-    except OSError as exc:
-        if "lock" in str(exc):
-            return False
-        raise
-    return True
 
 
 # Beyond this many new commits a pack from libgit2's fetch is the cheaper way.

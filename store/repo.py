@@ -18,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from store.errors import (
     StoreError,
     Unavailable,
 )
-from store.gitobjects import blob_data, commit, new_objects, tree
+from store.gitobjects import blob_data, commit, descends_from, new_objects, tree
 from store.keys import ObjectKey, key_of
 from store.layout import Layout
 from store.model import (
@@ -113,12 +113,24 @@ class CommitInfo:
     message: str
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Requests to commit one after another, with what each attempt keeps for the next."""
+
+    requests: Sequence[WriteRequest]
+    keyed: dict[int, list[tuple[ObjectKey, Operation]]]
+    indexes: list[int]  # the requests of this batch, in order; they touch distinct objects
+    # Per request: the new blob made from each (path, old blob) (see _changed_blobs).
+    rendered: dict[int, dict[tuple[str, str | None], str | None]]
+
+
 @dataclass
 class _Chain:
     """The commits one attempt built for a batch of writes, and what it decided."""
 
     base: str | None
     committed: list[tuple[int, str]] = field(default_factory=list)  # (request, commit)
+    changes: list[dict[str, str | None]] = field(default_factory=list)  # each commit's files
     decided: dict[int, WriteResult | StoreError] = field(default_factory=dict)
     deferred: list[int] = field(default_factory=list)  # for the next chain: a file is shared
     paths: list[str] = field(default_factory=list)
@@ -497,37 +509,35 @@ class GitStore:
         publish the chain; the requests whose files an earlier one changed are returned
         for the next chain."""
         attempts = _MAX_REMOTE_ATTEMPTS if self.remote is not None else _MAX_ATTEMPTS
-        rendered: dict[int, dict[tuple[str, str | None], str | None]] = {i: {} for i in indexes}
+        batch = _Batch(requests, keyed, indexes, {i: {} for i in indexes})
         with self._write_lock, self._writer() as repo:
             state = self.refresh()
             base = state.commit_id  # the commit the chain is built on
             for attempt in range(attempts):
-                chain = self._build_chain(repo, state, base, requests, keyed, indexes, rendered)
-                # A last look at the remote before publishing: a push from behind its
-                # tip is lost for sure; rebuilt on the tip it may win.
-                if self.remote is not None and self.remote.moved_from(base):
-                    base = self.remote.fetch(repo)
-                    chain = self._build_chain(repo, state, base, requests, keyed, indexes, rendered)
-                if base != state.commit_id and not self._rebases_cleanly(chain, state, base):
+                chain = self._build_chain(repo, state, base, batch)
+                if base != state.commit_id and not self._rebases_cleanly(repo, chain, state, base):
                     state = self._catch_up()
                     base = state.commit_id
-                    chain = self._build_chain(repo, state, base, requests, keyed, indexes, rendered)
-                last = chain.committed[-1][1] if chain.committed else None
-                if last is None or self._publish(repo, base, chain):
-                    if last is not None:
-                        self._sync_worktree(base, last, chain.paths)
+                    chain = self._build_chain(repo, state, base, batch)
+                published = self._publish(repo, state, chain) if chain.committed else chain
+                if published is not None:
+                    if published.committed:
+                        last = published.committed[-1][1]
+                        self._sync_worktree(published.base, last, published.paths)
                         self._advance(last)
-                    results.update(chain.decided)
+                    results.update(published.decided)
                     results.update(
                         (index, self._written(commit_id, keyed[index]))
-                        for index, commit_id in chain.committed
+                        for index, commit_id in published.committed
                     )
-                    return chain.deferred
+                    return published.deferred
                 time.sleep(self._backoff(attempt))
                 base = self.remote.fetched_tip if self.remote is not None else self._read_tip()
         raise Conflict(f"branch {self.branch_ref} kept moving; gave up after {attempts} attempts")
 
-    def _rebases_cleanly(self, chain: _Chain, state: HeadState, tip: str | None) -> bool:
+    def _rebases_cleanly(
+        self, repo: pygit2.Repository, chain: _Chain, state: HeadState, tip: str | None
+    ) -> bool:
         """Whether a chain built from `state` stands as it is on `tip`, a descendant made
         by others meanwhile: it only replaces objects that exist, in files the commits
         since did not touch, so every check it passed would pass again. Then the other
@@ -535,8 +545,7 @@ class GitStore:
         free for the next writer."""
         if not chain.replaces_only or tip is None or state.commit_id is None:
             return False
-        repo = self._repo()
-        if not repo.descendant_of(tip, state.commit_id):
+        if not descends_from(repo, tip, state.commit_id):
             return False  # history was rewritten: start over from the new tip
         touched = changed_files(
             repo, state.snapshot.tree_id, root_tree_id(repo, tip, self.layout), self.layout
@@ -552,10 +561,7 @@ class GitStore:
         repo: pygit2.Repository,
         state: HeadState,
         base: str | None,
-        requests: Sequence[WriteRequest],
-        keyed: dict[int, list[tuple[ObjectKey, Operation]]],
-        indexes: list[int],
-        rendered: dict[int, dict[tuple[str, str | None], str | None]],
+        batch: _Batch,
     ) -> _Chain:
         """One commit per request, each on the one before, the first on `base`.
         Requests are checked against `state`: the same commit as `base`, or an older one
@@ -564,30 +570,31 @@ class GitStore:
         chain = _Chain(base)
         blobs: dict[str, str | None] = {}
         tip = base
-        for index in indexes:
-            request = requests[index]
+        for index in batch.indexes:
+            request, keyed = batch.requests[index], batch.keyed[index]
             try:
-                changed = self._changed_blobs(repo, state, keyed[index], rendered[index])
+                changed = self._changed_blobs(repo, state, keyed, batch.rendered[index])
             except StoreError as exc:
                 chain.decided[index] = exc
                 continue
             if not changed:
-                chain.decided[index] = self._unwritten(state, keyed[index], dry_run=False)
+                chain.decided[index] = self._unwritten(state, keyed, dry_run=False)
                 continue
             if blobs.keys() & changed.keys():
                 chain.deferred.append(index)
                 continue
             blobs.update(changed)
-            subject = request.message or _default_message(keyed[index], state.snapshot)
+            subject = request.message or _default_message(keyed, state.snapshot)
             chain.message = _commit_message(
                 subject, request.who, request.request_id, request.trailers
             )
             tree_id = _write_tree(repo, base_tree, blobs)
             tip = self._create_commit(repo, tip, tree_id, chain.message, request.who)
             chain.committed.append((index, tip))
+            chain.changes.append(changed)
             chain.replaces_only &= all(
                 isinstance(op, Put) and state.snapshot.get(key) is not None
-                for key, op in keyed[index]
+                for key, op in keyed
             )
         chain.paths = sorted(blobs)
         return chain
@@ -693,18 +700,30 @@ class GitStore:
         author, committer = self.identity.author(who, now), self.identity.committer(now)
         return str(repo.create_commit(None, author, committer, message, tree_id, parents))
 
-    def _publish(self, repo: pygit2.Repository, base: str | None, chain: _Chain) -> bool:
-        """Make the chain's last commit the branch tip if the branch is still at `base`.
+    def _publish(self, repo: pygit2.Repository, state: HeadState, chain: _Chain) -> _Chain | None:
+        """Make the chain's last commit the branch tip if the branch is still at its base:
+        the chain that became the tip, or None when the branch moved on (the caller works
+        the batch out again on the new tip).
 
         With a remote, the remote decides (a fast-forward push); this store's tip is then
         the remote's (`RemoteMirror.fetched_tip`), the clone's branch ref is written on
-        the next fetch.
+        the next fetch. A path remote found moved on under its lock asks for the chain
+        rebuilt on its tip, pushed in the same turn when it still stands there.
         """
         commit_id = chain.committed[-1][1]
         if self.remote is None:
-            return self._move_branch(base, commit_id, chain.message)
-        pushed = self.remote.push(repo, commit_id, base, chain.new_objects(repo))
-        return pushed is Push.ACCEPTED  # else the caller rebuilds on the remote's tip
+            return chain if self._move_branch(chain.base, commit_id, chain.message) else None
+        pushed = chain
+
+        def rebase(tip: str | None) -> tuple[str, list[pygit2.Oid]] | None:
+            nonlocal pushed
+            if not self._rebases_cleanly(repo, chain, state, tip):
+                return None
+            pushed = _replayed(repo, chain, tip)
+            return pushed.committed[-1][1], pushed.new_objects(repo)
+
+        outcome = self.remote.push(repo, commit_id, chain.base, chain.new_objects(repo), rebase)
+        return pushed if outcome is Push.ACCEPTED else None
 
     def _move_branch(self, base: str | None, commit_id: str, message: str) -> bool:
         """Compare-and-swap of the local branch ref from `base` to `commit_id`."""
@@ -935,6 +954,25 @@ def _write_tree(repo: pygit2.Repository, base: Any, changes: dict[str, str | Non
         else:
             builder.insert(name, sub_tree, pygit2.GIT_FILEMODE_TREE)
     return str(builder.write())
+
+
+def _replayed(repo: pygit2.Repository, chain: _Chain, tip: str | None) -> _Chain:
+    """The chain's commits made again on `tip`: the same files, messages and people
+    (for a chain that _rebases_cleanly there, so every check it passed still holds)."""
+    replayed = replace(chain, base=tip, committed=[])
+    base_tree = repo[tip].peel(pygit2.Tree) if tip else None
+    files: dict[str, str | None] = {}
+    parent = tip
+    for (index, commit_id), changed in zip(chain.committed, chain.changes, strict=True):
+        made = commit(repo, commit_id)
+        files.update(changed)
+        tree_id = _write_tree(repo, base_tree, files)
+        parents = [parent] if parent else []
+        parent = str(
+            repo.create_commit(None, made.author, made.committer, made.message, tree_id, parents)
+        )
+        replayed.committed.append((index, parent))
+    return replayed
 
 
 def _branch_ref(repo: pygit2.Repository, branch: str | None) -> str:
