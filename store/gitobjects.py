@@ -15,15 +15,15 @@ def descends_from(repo: pygit2.Repository, commit_id: str, ancestor: str, steps:
     """Whether `ancestor` is in the history of `commit_id`. The first parents are walked
     first, a few steps: the way a branch moves on from a commit seen moments ago, found
     here in microseconds where libgit2's graph search took ~0.3 ms for one step."""
-    cursor: str | None = commit_id
+    cursor = commit_id
     for _ in range(steps):
         if cursor == ancestor:
             return True
-        if cursor is None:
-            return False
         parents = commit(repo, cursor).parent_ids
-        cursor = str(parents[0]) if parents else None
-    return bool(repo.descendant_of(commit_id, ancestor))
+        if not parents:
+            break
+        cursor = str(parents[0])
+    return bool(repo.descendant_of(commit_id, ancestor))  # through other parents, or further
 
 
 def tree(repo: pygit2.Repository, tree_id: str) -> pygit2.Tree:

@@ -11,9 +11,9 @@ A remote on a local or shared filesystem (a path or file:// URL) is written dire
 with the same guarantee at a fraction of the cost (no process, no negotiation). The
 pusher takes the branch's ref lock as git does (`<ref>.lock`), checks the old value,
 puts the new objects in as one pack and moves the ref. A replica finding the lock
-taken waits for it instead of racing: a lost race costs a pack written for nothing,
-and two replicas losing races wrote less than one alone. Found moved on, the branch's
-tip is fetched under the lock and the write rebased on it there.
+taken waits for it rather than race: a push that loses has written its pack for
+nothing, and racing, two replicas wrote less than one. Found moved on, the branch's
+tip is fetched under the lock and the write's commits replayed on it there.
 
 The write's objects, staged in memory (store.staging), reach the disk once: the pack
 is written in the clone, hard-linked into the remote and, once the remote took it,
@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 GIT_TIMEOUT = 60.0
 BRANCH_LOCK_WAIT = 5.0  # seconds; pushes hold the lock for milliseconds
+_LONGEST_PAUSE = 0.0005  # between looks at a taken lock
 
 # Given the remote's moved-on tip: the commit to push instead and the objects it adds
 # to that tip, or None when the write must first be checked again against it.
@@ -260,7 +261,7 @@ class RemoteMirror:
                         " push is running)"
                     ) from None
                 time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - jitter only
-                pause = min(pause * 2, 0.0005)
+                pause = min(pause * 2, _LONGEST_PAUSE)
         with transaction:
             yield transaction
 

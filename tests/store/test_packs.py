@@ -1,19 +1,24 @@
-"""How a push reaches a path remote (one pack per push), how other replicas' packs come
-back (hard links), how packs are rolled up in the background, and how a replica that is
-behind the remote rebuilds on its tip. The git CLI checks every repository."""
+"""How a push reaches a path remote (one pack per push, under the branch's ref lock),
+how other replicas' packs come back (hard links), how packs are rolled up in the
+background, and how a replica that is behind the remote rebuilds on its tip. The git
+CLI checks every repository."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from store.errors import Conflict, Unavailable
 from store.keys import ObjectKey
+from store.model import Requester
 from store.packs import MAINTENANCE, PackFiles, link_pack
-from store.remote import RemoteMirror
+from store.remote import Push, RemoteMirror
 from store.repo import GitStore
 from tests.store.conftest import ALICE, configmap, deployment, run_git
 
@@ -136,10 +141,25 @@ def test_a_pack_is_never_left_without_its_index(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.iterdir()) == ["pack-1.idx", "pack-1.pack"]
 
 
+class RecordingMirror(RemoteMirror):
+    """The real mirror, noting what each push came to."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outcomes: list[Push] = []
+
+    def push(self, *args: Any, **kwargs: Any) -> Push:
+        outcome = super().push(*args, **kwargs)
+        self.outcomes.append(outcome)
+        return outcome
+
+
 def test_disjoint_writes_rebuild_on_the_new_tip_without_parsing_first(
     tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    a, b = replica(tmp_path, remote, "a"), replica(tmp_path, remote, "b")
+    a = replica(tmp_path, remote, "a")
+    mirror = RecordingMirror(str(remote), "main")
+    b = GitStore(tmp_path / "b", remote=mirror)
     a.create(deployment(), ALICE)
     a.create(configmap("settings"), ALICE)
     b.sync()
@@ -149,10 +169,14 @@ def test_disjoint_writes_rebuild_on_the_new_tip_without_parsing_first(
         raise AssertionError("b caught up before pushing; its file was not touched")
 
     monkeypatch.setattr(b, "_catch_up", catch_up)
-    result = b.update(deployment(replicas=7), ALICE)  # b is one commit behind
+    bob = Requester("bob")
+    result = b.update(deployment(replicas=7), bob, message="web to 7")  # one commit behind
+    # Found moved on under the lock, the commit was replayed on the tip in the same push.
+    assert mirror.outcomes == [Push.ACCEPTED]
     parents = run_git(remote, "log", "--format=%P", "-1", "main").split()
     assert parents == [run_git(remote, "rev-parse", "main~1").strip()]
     assert result.commit_id == run_git(remote, "rev-parse", "main").strip()
+    assert run_git(remote, "log", "-1", "--format=%an|%s", "main").strip() == "bob|web to 7"
     assert b.get(ObjectKey("", "ConfigMap", "shop", "settings")).obj["data"] == {"mode": "fast"}
     assert b.get(WEB).obj["spec"]["replicas"] == 7
     assert run_git(remote, "rev-list", "--count", "main").strip() == "4"
@@ -187,3 +211,49 @@ def test_small_packs_are_rolled_up_and_nothing_is_lost(
     run_git(remote, "fsck", "--strict", "--no-dangling")
     fresh = replica(tmp_path, remote, "b")
     assert len(fresh.list_objects("shop").items) == 12
+
+
+def lock_branch(remote: Path) -> Path:
+    """Take the remote branch's lock as a git process does while it moves the branch."""
+    lock = remote / "refs" / "heads" / "main.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(run_git(remote, "rev-parse", "main"))
+    return lock
+
+
+def test_a_push_waits_while_the_branch_is_locked(tmp_path: Path, remote: Path) -> None:
+    store = replica(tmp_path, remote, "a")
+    store.create(deployment(), ALICE)
+    before = run_git(remote, "rev-parse", "main")
+    lock = lock_branch(remote)
+    outcome: list[object] = []
+    writer = threading.Thread(
+        target=lambda: outcome.append(store.update(deployment(replicas=5), ALICE))
+    )
+    writer.start()
+    time.sleep(0.3)
+    assert writer.is_alive() and run_git(remote, "rev-parse", "main") == before
+    lock.unlink()  # the other pusher is done
+    writer.join(timeout=10)
+    assert outcome and "replicas: 5" in run_git(remote, "show", "main:shop/deployment-web.yaml")
+    assert len(packs_in(remote)) == 2  # one per write: no pack was sent while it waited
+    run_git(remote, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_lock_left_behind_fails_writes_with_unavailable_and_nothing_half_done(
+    tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("store.remote.BRANCH_LOCK_WAIT", 0.2)
+    writer = replica(tmp_path, remote, "a")
+    writer.create(deployment(), ALICE)
+    clone = tmp_path / "a"
+    before = run_git(remote, "rev-parse", "main"), object_counts(remote), packs_in(clone)
+    lock = lock_branch(remote)  # a crashed pusher's
+    with pytest.raises(Unavailable, match=r"refs/heads/main\.lock"):
+        writer.update(deployment(replicas=5), ALICE)
+    assert lock.exists()  # another process's lock is never taken away
+    assert (run_git(remote, "rev-parse", "main"), object_counts(remote), packs_in(clone)) == before
+    assert not any((clone / "gitplane" / "outgoing").iterdir())
+    lock.unlink()  # what the message asks a person to do
+    writer.update(deployment(replicas=6), ALICE)
+    assert "replicas: 6" in run_git(remote, "show", "main:shop/deployment-web.yaml")
