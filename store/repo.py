@@ -457,7 +457,7 @@ class GitStore:
         if dry_run:
             keyed = self._keyed(operations)
             state = self.refresh()
-            self._changed_blobs(self._repo(), state, keyed)  # every precondition is checked
+            self._changed_blobs(self._repo(), state, keyed, write=False)  # every check made
             return self._unwritten(state, keyed, dry_run=True)
         request = WriteRequest(operations, who, message, request_id, trailers)
         result = self.apply_batch([request])[0]
@@ -636,9 +636,12 @@ class GitStore:
         state: HeadState,
         keyed: list[tuple[ObjectKey, Operation]],
         rendered: dict[tuple[str, str | None], str | None] | None = None,
+        *,
+        write: bool = True,
     ) -> dict[str, str | None]:
         """Check every precondition and write the changed files' blobs: path -> new blob
-        (None: the file goes), empty when nothing changes.
+        (None: the file goes), empty when nothing changes. `write=False` (a dry run)
+        only works out the blobs' ids: nothing reaches the object database.
 
         `rendered` remembers, across the retries of one request, the new blob made from
         each (path, old blob): after losing a race to a write elsewhere in the tree, the
@@ -684,7 +687,7 @@ class GitStore:
                 new_blob = rendered[made_from]
             else:
                 text = file_edit.render()
-                new_blob = str(repo.create_blob(text.encode())) if text is not None else None
+                new_blob = _blob_id(repo, text, write) if text is not None else None
                 if rendered is not None:
                     rendered[made_from] = new_blob
             if known is None or known[0] != new_blob:
@@ -901,6 +904,11 @@ def _stored(entry: Entry, info: ObjectMeta | None) -> StoredObject:
         info.commit_id,
         entry.decl.line,
     )
+
+
+def _blob_id(repo: pygit2.Repository, text: str, write: bool) -> str:
+    data = text.encode()
+    return str(repo.create_blob(data) if write else pygit2.hash(data))
 
 
 def _blob_at(tree: Any, path: str) -> str | None:

@@ -180,10 +180,12 @@ def test_unchanged_write_and_dry_run_make_no_commit(store: GitStore, git: GitRun
     store.create(deployment(), ALICE)
     again = store.update(deployment(), ALICE)
     assert again.commit_id is None
+    objects_before = git("count-objects", "-v")
     dry = store.update(deployment(replicas=9), ALICE, dry_run=True)
     assert dry.dry_run and dry.commit_id is None
     assert dry.objects[WEB] is not None and dry.objects[WEB].obj["spec"]["replicas"] == 9
     assert git("rev-list", "--count", "HEAD").strip() == "1"
+    assert git("count-objects", "-v") == objects_before  # not even a loose blob
     assert store.get(WEB).obj["spec"]["replicas"] == 2
 
 
