@@ -156,6 +156,7 @@ def bench_writes(base: Path, objects: int, count: int, rounds: int) -> None:
     acked: list[str] = []
     for writers in (1, 8):
         one_time = two_time = 0.0
+        each_round = []
         for _ in range(rounds):
             single, acked_one = _replicas(base, remote, [("clone-a", count, offset)], writers)
             half = count // 2
@@ -168,10 +169,11 @@ def bench_writes(base: Path, objects: int, count: int, rounds: int) -> None:
             offset += 2 * count
             acked += acked_one + acked_two
             one_time, two_time = one_time + count / single, two_time + count / both
+            each_round.append(f"{both / single:.2f}")
         print(
             f"{writers} client(s) per replica: one replica {rounds * count / one_time:.0f} writes/s;"
             f" two replicas on different objects {rounds * count / two_time:.0f}/s aggregate"
-            f" = {one_time / two_time:.2f}   (target >= 1.0)"
+            f" = {one_time / two_time:.2f}   (target >= 1.0; rounds: {' '.join(each_round)})"
         )
     history = set(subprocess.run(["git", "-C", str(remote), "rev-list", "main"], capture_output=True,
                                  text=True, check=True).stdout.split())

@@ -710,8 +710,8 @@ class GitStore:
 
         With a remote, the remote decides (a fast-forward push); this store's tip is then
         the remote's (`RemoteMirror.fetched_tip`), the clone's branch ref is written on
-        the next fetch. A path remote found moved on under its lock asks for the chain
-        rebuilt on its tip, pushed in the same turn when it still stands there.
+        the next fetch. Under a path remote's lock, found moved on, the chain is replayed
+        on the remote's tip (_replayed) and pushed in the same turn if it stands there.
         """
         commit_id = chain.committed[-1][1]
         if self.remote is None:
