@@ -224,6 +224,7 @@ class RemoteMirror:
                         self._succeeded()
                         return Push.REMOTE_MOVED
                     commit_id, new = rebased
+                    base = tip
                 if new:
                     sent = self._send_pack(repo, new, outgoing, pack_directory(remote))
                 locked.set_target(self.branch_ref, commit_id, message="gitplane push")
@@ -233,7 +234,7 @@ class RemoteMirror:
             raise Unavailable(f"the Git remote is unreachable: {self.last_error}") from None
         self._succeeded()
         if sent is not None:
-            self._keep_pack(sent, remote, repo, commit_id)
+            self._keep_pack(sent, remote, repo, commit_id, base)
         self.fetched_tip = commit_id
         return Push.ACCEPTED
 
@@ -288,7 +289,12 @@ class RemoteMirror:
         return files
 
     def _keep_pack(
-        self, sent: PackFiles, remote: pygit2.Repository, repo: pygit2.Repository, tip: str
+        self,
+        sent: PackFiles,
+        remote: pygit2.Repository,
+        repo: pygit2.Repository,
+        tip: str,
+        base: str | None,
     ) -> None:
         """The pushed pack moved into the clone's own packs (objects staged in memory
         reach the clone's disk here); copied back from the remote if that fails."""
@@ -297,7 +303,7 @@ class RemoteMirror:
         except OSError as exc:
             log.warning("could not keep the pushed pack (%s); copying it from the remote", exc)
             _discard(sent.pack.parent)
-            _copy_new_commits(remote, repo, tip)
+            _copy_new_commits(remote, repo, tip, base)
 
     def _fetch_local(self, repo: pygit2.Repository) -> str | None:
         """The remote tip, its objects brought into `repo`.
@@ -322,8 +328,16 @@ class RemoteMirror:
         packed from the remote; a clone far behind fetches through libgit2."""
         if tip is not None and tip not in repo.odb:
             self._link_new_packs(remote, repo)
-            if not _copy_new_commits(remote, repo, tip):
+            if not _copy_new_commits(remote, repo, tip, self._whole_tip(repo)):
                 repo.remotes["origin"].fetch([self._refspec()])
+
+    def _whole_tip(self, repo: pygit2.Repository) -> str | None:
+        """A commit whose history `repo` holds whole: the remote tip last fetched or
+        pushed, or before the first fetch the clone's branch (only ever set to one)."""
+        if self.fetched_tip is not None:
+            return self.fetched_tip
+        ref = repo.references.get(self.branch_ref)
+        return str(ref.resolve().target) if ref is not None else None
 
     def _tip_of(self, remote: pygit2.Repository) -> str | None:
         ref = remote.references.get(self.branch_ref)
@@ -405,24 +419,63 @@ def _discard(directory: Path) -> None:
 _MAX_COPIED_COMMITS = 64
 
 
-def _copy_new_commits(remote: pygit2.Repository, repo: pygit2.Repository, tip: str) -> bool:
-    """Pack into `repo` the objects of the commits up to `tip` that it lacks; False when
-    more than _MAX_COPIED_COMMITS commits are missing (a pack fetch is cheaper then)."""
-    missing: list[str] = []
+def _copy_new_commits(
+    remote: pygit2.Repository, repo: pygit2.Repository, tip: str, whole: str | None
+) -> bool:
+    """Pack into `repo` the objects it lacks of the commits up to `tip` since `whole`, a
+    commit whose history `repo` holds whole (None: none is known); False when more than
+    _MAX_COPIED_COMMITS commits are to be looked at (a pack fetch is cheaper then).
+
+    A commit found in `repo` is not taken to bring its history: a hard-linked pack holds
+    another replica's commit without the commits beneath it that a person pushed with
+    git (loose objects in the remote). It is walked through unless it is `whole` or in
+    its history, and every object is looked up on its own.
+    """
+    new: list[str] = []
+    after_whole = _first_parents_after(remote, tip, whole)
     pending = [tip]
     while pending:
         commit_id = pending.pop()
-        if commit_id in missing or commit_id in repo.odb:
+        if commit_id in new:
             continue
-        if len(missing) == _MAX_COPIED_COMMITS:
+        if commit_id not in after_whole and _in_history_of(remote, repo, whole, commit_id):
+            continue
+        if len(new) == _MAX_COPIED_COMMITS:
             return False
-        missing.append(commit_id)
+        new.append(commit_id)
         pending.extend(str(parent) for parent in commit(remote, commit_id).parent_ids)
     wanted: list[pygit2.Oid] = []
-    for commit_id in missing:
+    for commit_id in new:
         parents = commit(remote, commit_id).parent_ids
         wanted += new_objects(remote, commit_id, str(parents[0]) if parents else None)
-    missing_objects = [oid for oid in wanted if oid not in repo.odb]
-    if missing_objects:
-        write_pack(remote, missing_objects, pack_directory(repo))
+    missing = [oid for oid in dict.fromkeys(wanted) if oid not in repo.odb]
+    if missing:
+        write_pack(remote, missing, pack_directory(repo))
     return True
+
+
+def _first_parents_after(remote: pygit2.Repository, tip: str, whole: str | None) -> set[str]:
+    """The commits from `tip` down its first parents to `whole`, when they lead there:
+    the usual way a branch moves on, and none of them is in the history of `whole`."""
+    line: set[str] = set()
+    cursor = tip
+    while whole is not None and len(line) < _MAX_COPIED_COMMITS:
+        if cursor == whole:
+            return line
+        line.add(cursor)
+        parents = commit(remote, cursor).parent_ids
+        if not parents:
+            break
+        cursor = str(parents[0])
+    return set()
+
+
+def _in_history_of(
+    remote: pygit2.Repository, repo: pygit2.Repository, whole: str | None, commit_id: str
+) -> bool:
+    if whole is None or commit_id == whole:
+        return commit_id == whole
+    if commit_id not in repo.odb:
+        return False
+    # Asked of the remote: the clone may lack commits in between.
+    return whole in remote.odb and bool(remote.descendant_of(whole, commit_id))

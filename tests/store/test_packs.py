@@ -257,3 +257,74 @@ def test_a_lock_left_behind_fails_writes_with_unavailable_and_nothing_half_done(
     lock.unlink()  # what the message asks a person to do
     writer.update(deployment(replicas=6), ALICE)
     assert "replicas: 6" in run_git(remote, "show", "main:shop/deployment-web.yaml")
+
+
+def push_as_a_person(tmp_path: Path, remote: Path, name: str) -> None:
+    """A commit pushed with git: small pushes stay loose objects in the remote."""
+    work = tmp_path / "person"
+    if not work.exists():
+        run_git(tmp_path, "clone", "-q", str(remote), str(work))
+    run_git(work, "pull", "-q", "origin", "main")
+    (work / "shop" / f"{name}.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+    )
+    run_git(work, "add", "-A")
+    run_git(work, "commit", "-qm", f"add {name}")
+    run_git(work, "push", "-q", "origin", "main")
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["behind", "new-clone"])
+def test_a_linked_pack_does_not_hide_the_loose_commits_beneath_it(
+    tmp_path: Path, remote: Path, fresh: bool
+) -> None:
+    a = replica(tmp_path, remote, "a")
+    a.create(deployment(), ALICE)
+    b = None if fresh else replica(tmp_path, remote, "b")
+    push_as_a_person(tmp_path, remote, "by-hand")  # loose in the remote
+    a.sync()
+    a.update(deployment(replicas=4), ALICE)  # a pack in the remote, on top of the loose commit
+    assert object_counts(remote)["count"] > 0
+    b = replica(tmp_path, remote, "b") if b is None else b
+    b.sync()  # links a's pack: its commit is there, the person's beneath it must be too
+    assert b.get(ObjectKey("", "ConfigMap", "shop", "by-hand")).obj["metadata"]["name"] == "by-hand"
+    assert b.get(WEB).obj["spec"]["replicas"] == 4
+    run_git(tmp_path / "b", "fsck", "--strict")
+    run_git(tmp_path / "b", "rev-list", "--objects", b.head.commit_id or "")  # every object there
+
+
+def test_a_merged_branch_forked_long_ago_is_brought_in_whole(
+    tmp_path: Path, remote: Path
+) -> None:
+    a, b = replica(tmp_path, remote, "a"), replica(tmp_path, remote, "b")
+    a.create(configmap("first"), ALICE)
+    push_as_a_person(tmp_path, remote, "on-main")
+    work = tmp_path / "person"
+    run_git(work, "checkout", "-q", "-b", "feature", "HEAD~1")  # forked before on-main
+    (work / "shop" / "feature.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: feature\n"
+    )
+    run_git(work, "add", "-A")
+    run_git(work, "commit", "-qm", "feature")
+    run_git(work, "checkout", "-q", "main")
+    run_git(work, "merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+    run_git(work, "push", "-q", "origin", "main")
+    a.sync()
+    a.create(configmap("after"), ALICE)  # a pack on top of the merge
+    b.sync()
+    names = {o.key.name for o in b.list_objects("shop").items}
+    assert names == {"first", "on-main", "feature", "after"}
+    run_git(tmp_path / "b", "fsck", "--strict")
+
+
+def test_a_new_clone_far_behind_gets_the_loose_commits_beneath_linked_packs(
+    tmp_path: Path, remote: Path
+) -> None:
+    a = replica(tmp_path, remote, "a")
+    a.create(configmap("first"), ALICE)
+    push_as_a_person(tmp_path, remote, "by-hand")  # loose in the remote
+    a.sync()
+    for n in range(70):  # more commits than are copied one by one: a pack fetch then
+        a.create(configmap(f"c{n}"), ALICE)
+    b = replica(tmp_path, remote, "b")
+    assert len(b.list_objects("shop").items) == 72
+    run_git(tmp_path / "b", "fsck", "--strict")
