@@ -236,6 +236,10 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    sequential = 2 * max(1, args.writes // (5 * args.rounds)) * 5 * args.rounds  # both sides
+    needed = sequential + args.writes // 4 + 2 * args.rounds * 2 * args.writes
+    if args.objects < needed:  # each write changes an object no other write touched
+        parser.error(f"--writes {args.writes} --rounds {args.rounds} need --objects {needed}")
     with tempfile.TemporaryDirectory() as tmp:
         bench_writes(Path(tmp), args.objects, args.writes, args.rounds)
         asyncio.run(bench_hook(Path(tmp)))
