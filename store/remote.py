@@ -61,9 +61,9 @@ GIT_TIMEOUT = 60.0
 BRANCH_LOCK_WAIT = 5.0  # seconds; pushes hold the lock for milliseconds
 _LONGEST_PAUSE = 0.0005  # between looks at a taken lock
 
-# Given the remote's moved-on tip: the commit to push instead and the objects it adds
-# to that tip, or None when the write must first be checked again against it.
-Rebase = Callable[[str | None], tuple[str, list[pygit2.Oid]] | None]
+# Given the tip a push is to go on: the commit to push and the objects it adds to that
+# tip, or None when the write must first be checked again against that tip.
+CommitsOn = Callable[[str | None], tuple[str, list[pygit2.Oid]] | None]
 
 
 @dataclass(frozen=True)
@@ -165,25 +165,21 @@ class RemoteMirror:
     def _refspec(self) -> str:
         return f"+{self.branch_ref}:{self.tracking_ref}"
 
-    def push(
-        self,
-        repo: pygit2.Repository,
-        commit_id: str,
-        base: str | None,
-        new: list[pygit2.Oid],
-        rebase: Rebase | None = None,
-    ) -> Push:
-        """Offer `commit_id` (a descendant of `base`) as the remote branch's tip, if it is
-        at `base`. `new` are the objects of `repo` the commits add to `base`. Refused
-        because the remote moved, the remote's tip is fetched (`fetched_tip`).
+    def push(self, repo: pygit2.Repository, base: str | None, commits_on: CommitsOn) -> Push:
+        """Make the commit `commits_on(base)` the remote branch's tip, if it is at `base`.
+        Refused because the remote moved, the remote's tip is fetched (`fetched_tip`).
 
-        A path remote is pushed to under its branch's lock: found moved on, its tip is
-        fetched there and `rebase` asked for the same write on it, pushed at once.
+        A path remote is pushed to under its branch's lock, and the commit asked for on
+        the tip found there: when the branch moved on, its tip is fetched first and the
+        write, if it stands there, is pushed in the same turn.
         """
         with self._lock:
             if self.local_path is None:
-                return self._push_git(repo, commit_id, base)
-            return self._push_local(repo, commit_id, base, new, rebase)
+                made = commits_on(base)
+                if made is None:  # pragma: no cover - a write always stands on its base
+                    return Push.REMOTE_MOVED
+                return self._push_git(repo, made[0], base)
+            return self._push_local(repo, base, commits_on)
 
     def _push_git(self, repo: pygit2.Repository, commit_id: str, base: str | None) -> Push:
         lease = f"--force-with-lease={self.branch_ref}:{base or ''}"
@@ -200,16 +196,11 @@ class RemoteMirror:
         raise Unavailable(f"the Git remote refused the push: {_last_line(result)}")
 
     def _push_local(
-        self,
-        repo: pygit2.Repository,
-        commit_id: str,
-        base: str | None,
-        new: list[pygit2.Oid],
-        rebase: Rebase | None,
+        self, repo: pygit2.Repository, base: str | None, commits_on: CommitsOn
     ) -> Push:
-        """The new objects packed into the remote, then its branch moved, all under the
-        branch's lock: a replica that finds it taken waits its turn rather than build a
-        pack that would lose the race."""
+        """The commits made on the remote's tip, their objects packed into the remote and
+        its branch moved, all under the branch's lock: a replica that finds it taken waits
+        its turn rather than build a pack that would lose the race."""
         outgoing = _outgoing_directory(repo)
         sent: PackFiles | None = None
         try:
@@ -218,13 +209,12 @@ class RemoteMirror:
                 tip = self._tip_of(remote)
                 if tip != base:  # moved on; it cannot move again while the lock is held
                     self._bring_objects(remote, repo, tip)
-                    self.fetched_tip = tip
-                    rebased = rebase(tip) if rebase is not None else None
-                    if rebased is None:
-                        self._succeeded()
-                        return Push.REMOTE_MOVED
-                    commit_id, new = rebased
-                    base = tip
+                    self.fetched_tip = base = tip
+                made = commits_on(tip)
+                if made is None:
+                    self._succeeded()
+                    return Push.REMOTE_MOVED
+                commit_id, new = made
                 if new:
                     sent = self._send_pack(repo, new, outgoing, pack_directory(remote))
                 locked.set_target(self.branch_ref, commit_id, message="gitplane push")

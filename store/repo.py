@@ -124,17 +124,27 @@ class _Batch:
     rendered: dict[int, dict[tuple[str, str | None], str | None]]
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """One commit of a chain before it is made: its request, files, message and author."""
+
+    index: int
+    files: dict[str, str | None]  # path -> new blob (None: the file goes)
+    message: str
+    who: Requester
+
+
 @dataclass
 class _Chain:
-    """The commits one attempt built for a batch of writes, and what it decided."""
+    """What one attempt worked out for a batch of writes (the commits to make, each
+    request's fate) and, once made on a base, the commits."""
 
-    base: str | None
+    base: str | None = None
+    planned: list[_Planned] = field(default_factory=list)
     committed: list[tuple[int, str]] = field(default_factory=list)  # (request, commit)
-    changes: list[dict[str, str | None]] = field(default_factory=list)  # each commit's files
     decided: dict[int, WriteResult | StoreError] = field(default_factory=dict)
     deferred: list[int] = field(default_factory=list)  # for the next chain: a file is shared
     paths: list[str] = field(default_factory=list)
-    message: str = ""
     replaces_only: bool = True  # every commit only replaces objects that exist
 
     def new_objects(self, repo: pygit2.Repository) -> list[pygit2.Oid]:
@@ -514,12 +524,12 @@ class GitStore:
             state = self.refresh()
             base = state.commit_id  # the commit the chain is built on
             for attempt in range(attempts):
-                chain = self._build_chain(repo, state, base, batch)
+                chain = self._plan_chain(repo, state, batch)
                 if base != state.commit_id and not self._rebases_cleanly(repo, chain, state, base):
                     state = self._catch_up()
                     base = state.commit_id
-                    chain = self._build_chain(repo, state, base, batch)
-                published = self._publish(repo, state, chain) if chain.committed else chain
+                    chain = self._plan_chain(repo, state, batch)
+                published = self._publish(repo, state, chain, base) if chain.planned else chain
                 if published is not None:
                     if published.committed:
                         last = published.committed[-1][1]
@@ -543,6 +553,8 @@ class GitStore:
         since did not touch, so every check it passed would pass again. Then the other
         writers' files are parsed after the push, not before it, while the remote is
         free for the next writer."""
+        if tip == state.commit_id:
+            return True
         if not chain.replaces_only or tip is None or state.commit_id is None:
             return False
         if not descends_from(repo, tip, state.commit_id):
@@ -556,20 +568,13 @@ class GitStore:
         """The branch as others left it (with a remote, its tip as last fetched), parsed."""
         return self.refresh()
 
-    def _build_chain(
-        self,
-        repo: pygit2.Repository,
-        state: HeadState,
-        base: str | None,
-        batch: _Batch,
-    ) -> _Chain:
-        """One commit per request, each on the one before, the first on `base`.
-        Requests are checked against `state`: the same commit as `base`, or an older one
-        whose chain _rebases_cleanly decides may stand on `base`."""
-        base_tree = repo[base].peel(pygit2.Tree) if base else None
-        chain = _Chain(base)
+    def _plan_chain(self, repo: pygit2.Repository, state: HeadState, batch: _Batch) -> _Chain:
+        """One commit per request, each on the one before, checked against `state`: the
+        blobs are written, the trees and commits are made by _commit_on, on the tip the
+        chain is published on (the same commit as `state`, or a later one on which
+        _rebases_cleanly says it stands)."""
+        chain = _Chain()
         blobs: dict[str, str | None] = {}
-        tip = base
         for index in batch.indexes:
             request, keyed = batch.requests[index], batch.keyed[index]
             try:
@@ -585,19 +590,27 @@ class GitStore:
                 continue
             blobs.update(changed)
             subject = request.message or _default_message(keyed, state.snapshot)
-            chain.message = _commit_message(
-                subject, request.who, request.request_id, request.trailers
-            )
-            tree_id = _write_tree(repo, base_tree, blobs)
-            tip = self._create_commit(repo, tip, tree_id, chain.message, request.who)
-            chain.committed.append((index, tip))
-            chain.changes.append(changed)
+            message = _commit_message(subject, request.who, request.request_id, request.trailers)
+            chain.planned.append(_Planned(index, changed, message, request.who))
             chain.replaces_only &= all(
                 isinstance(op, Put) and state.snapshot.get(key) is not None
                 for key, op in keyed
             )
         chain.paths = sorted(blobs)
         return chain
+
+    def _commit_on(self, repo: pygit2.Repository, chain: _Chain, base: str | None) -> _Chain:
+        """The chain's planned commits made one after another, the first on `base`."""
+        made = replace(chain, base=base, committed=[])
+        base_tree = repo[base].peel(pygit2.Tree) if base else None
+        files: dict[str, str | None] = {}
+        tip = base
+        for planned in chain.planned:
+            files.update(planned.files)
+            tree_id = _write_tree(repo, base_tree, files)
+            tip = self._create_commit(repo, tip, tree_id, planned.message, planned.who)
+            made.committed.append((planned.index, tip))
+        return made
 
     def _backoff(self, attempt: int) -> float:
         """How long to wait before trying again after losing the branch to another writer.
@@ -703,29 +716,34 @@ class GitStore:
         author, committer = self.identity.author(who, now), self.identity.committer(now)
         return str(repo.create_commit(None, author, committer, message, tree_id, parents))
 
-    def _publish(self, repo: pygit2.Repository, state: HeadState, chain: _Chain) -> _Chain | None:
-        """Make the chain's last commit the branch tip if the branch is still at its base:
-        the chain that became the tip, or None when the branch moved on (the caller works
-        the batch out again on the new tip).
+    def _publish(
+        self, repo: pygit2.Repository, state: HeadState, chain: _Chain, base: str | None
+    ) -> _Chain | None:
+        """Make the chain's commits on `base` and the last one the branch tip if the branch
+        is still there: the chain made, or None when the branch moved on (the caller
+        works the batch out again on the new tip).
 
         With a remote, the remote decides (a fast-forward push); this store's tip is then
         the remote's (`RemoteMirror.fetched_tip`), the clone's branch ref is written on
-        the next fetch. Under a path remote's lock, found moved on, the chain is replayed
-        on the remote's tip (_replayed) and pushed in the same turn if it stands there.
+        the next fetch. A path remote asks for the commits under its branch's lock, on
+        the tip it finds there: when the branch moved on, the chain is made on its new
+        tip and pushed in the same turn if it stands there.
         """
-        commit_id = chain.committed[-1][1]
         if self.remote is None:
-            return chain if self._move_branch(chain.base, commit_id, chain.message) else None
-        pushed = chain
+            made = self._commit_on(repo, chain, base)
+            last = made.committed[-1][1]
+            message = chain.planned[-1].message
+            return made if self._move_branch(base, last, message) else None
+        pushed: _Chain | None = None
 
-        def rebase(tip: str | None) -> tuple[str, list[pygit2.Oid]] | None:
+        def commits_on(tip: str | None) -> tuple[str, list[pygit2.Oid]] | None:
             nonlocal pushed
-            if not self._rebases_cleanly(repo, chain, state, tip):
+            if tip != base and not self._rebases_cleanly(repo, chain, state, tip):
                 return None
-            pushed = _replayed(repo, chain, tip)
+            pushed = self._commit_on(repo, chain, tip)
             return pushed.committed[-1][1], pushed.new_objects(repo)
 
-        outcome = self.remote.push(repo, commit_id, chain.base, chain.new_objects(repo), rebase)
+        outcome = self.remote.push(repo, base, commits_on)
         return pushed if outcome is Push.ACCEPTED else None
 
     def _move_branch(self, base: str | None, commit_id: str, message: str) -> bool:
@@ -962,25 +980,6 @@ def _write_tree(repo: pygit2.Repository, base: Any, changes: dict[str, str | Non
         else:
             builder.insert(name, sub_tree, pygit2.GIT_FILEMODE_TREE)
     return str(builder.write())
-
-
-def _replayed(repo: pygit2.Repository, chain: _Chain, tip: str | None) -> _Chain:
-    """The chain's commits made again on `tip`: the same files, messages and people
-    (for a chain that _rebases_cleanly there, so every check it passed still holds)."""
-    replayed = replace(chain, base=tip, committed=[])
-    base_tree = repo[tip].peel(pygit2.Tree) if tip else None
-    files: dict[str, str | None] = {}
-    parent = tip
-    for (index, commit_id), changed in zip(chain.committed, chain.changes, strict=True):
-        made = commit(repo, commit_id)
-        files.update(changed)
-        tree_id = _write_tree(repo, base_tree, files)
-        parents = [parent] if parent else []
-        parent = str(
-            repo.create_commit(None, made.author, made.committer, made.message, tree_id, parents)
-        )
-        replayed.committed.append((index, parent))
-    return replayed
 
 
 def _branch_ref(repo: pygit2.Repository, branch: str | None) -> str:

@@ -121,9 +121,9 @@ class CountingMirror(RemoteMirror):
 
     pushes = 0
 
-    def push(self, repo: Any, commit_id: str, base: str | None, pack: Any, rebase: Any = None) -> Push:
+    def push(self, repo: Any, base: str | None, commits_on: Any) -> Push:
         self.pushes += 1
-        return super().push(repo, commit_id, base, pack, rebase)
+        return super().push(repo, base, commits_on)
 
 
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "git-cli"])
