@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any, cast
 
 import pygit2
@@ -11,18 +13,21 @@ def commit(repo: pygit2.Repository, commit_id: str) -> pygit2.Commit:
     return cast(pygit2.Commit, repo[commit_id])
 
 
+def first_parents(repo: pygit2.Repository, commit_id: str | None) -> Iterator[str]:
+    """`commit_id` and its first parents, newest first: the line a branch moved along."""
+    cursor = commit_id
+    while cursor is not None:
+        yield cursor
+        parents = commit(repo, cursor).parent_ids
+        cursor = str(parents[0]) if parents else None
+
+
 def descends_from(repo: pygit2.Repository, commit_id: str, ancestor: str, steps: int = 64) -> bool:
     """Whether `ancestor` is in the history of `commit_id`. The first parents are walked
     first, a few steps: the way a branch moves on from a commit seen moments ago, found
     here in microseconds where libgit2's graph search took ~0.3 ms for one step."""
-    cursor = commit_id
-    for _ in range(steps):
-        if cursor == ancestor:
-            return True
-        parents = commit(repo, cursor).parent_ids
-        if not parents:
-            break
-        cursor = str(parents[0])
+    if ancestor in islice(first_parents(repo, commit_id), steps):
+        return True
     return bool(repo.descendant_of(commit_id, ancestor))  # through other parents, or further
 
 

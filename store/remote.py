@@ -13,7 +13,7 @@ pusher takes the branch's ref lock as git does (`<ref>.lock`), checks the old va
 puts the new objects in as one pack and moves the ref. A replica finding the lock
 taken waits for it rather than race: a push that loses has written its pack for
 nothing, and racing, two replicas wrote less than one. Found moved on, the branch's
-tip is fetched under the lock and the write's commits replayed on it there.
+tip is fetched under the lock and the write's commits made on it there.
 
 The write's objects, staged in memory (store.staging), reach the disk once: the pack
 is written in the clone, hard-linked into the remote and, once the remote took it,
@@ -40,12 +40,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from itertools import islice
 from pathlib import Path
 
 import pygit2
 
 from store.errors import Unavailable
-from store.gitobjects import commit, new_objects
+from store.gitobjects import commit, first_parents, new_objects
 from store.packs import (
     PackFiles,
     link_pack,
@@ -448,15 +449,12 @@ def _first_parents_after(remote: pygit2.Repository, tip: str, whole: str | None)
     """The commits from `tip` down its first parents to `whole`, when they lead there:
     the usual way a branch moves on, and none of them is in the history of `whole`."""
     line: set[str] = set()
-    cursor = tip
-    while whole is not None and len(line) < _MAX_COPIED_COMMITS:
-        if cursor == whole:
+    if whole is None:
+        return line
+    for commit_id in islice(first_parents(remote, tip), _MAX_COPIED_COMMITS):
+        if commit_id == whole:
             return line
-        line.add(cursor)
-        parents = commit(remote, cursor).parent_ids
-        if not parents:
-            break
-        cursor = str(parents[0])
+        line.add(commit_id)
     return set()
 
 

@@ -35,7 +35,7 @@ from store.errors import (
     StoreError,
     Unavailable,
 )
-from store.gitobjects import blob_data, commit, descends_from, new_objects, tree
+from store.gitobjects import blob_data, commit, descends_from, first_parents, new_objects, tree
 from store.keys import ObjectKey, key_of
 from store.layout import Layout
 from store.model import (
@@ -287,11 +287,12 @@ class GitStore:
             repo = self._repo()
             timeline = self._timeline
             chain: list[str] = []
-            cursor = tip
-            while cursor is not None and cursor not in timeline.position_of_commit:
-                chain.append(cursor)
-                parents = commit(repo, cursor).parent_ids
-                cursor = str(parents[0]) if parents else None
+            cursor = None  # the newest commit already in the timeline, if any
+            for commit_id in first_parents(repo, tip):
+                if commit_id in timeline.position_of_commit:
+                    cursor = commit_id
+                    break
+                chain.append(commit_id)
             epoch = self._state.epoch
             snapshot = self._state.snapshot
             if cursor != timeline.tip:
