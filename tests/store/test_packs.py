@@ -5,10 +5,12 @@ CLI checks every repository."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +292,104 @@ def test_a_linked_pack_does_not_hide_the_loose_commits_beneath_it(
     assert b.get(WEB).obj["spec"]["replicas"] == 4
     run_git(tmp_path / "b", "fsck", "--strict")
     run_git(tmp_path / "b", "rev-list", "--objects", b.head.commit_id or "")  # every object there
+
+
+def test_a_push_on_a_linked_pack_brings_the_loose_commits_beneath_it(
+    tmp_path: Path, remote: Path
+) -> None:
+    """Under the lock only the other replicas' packs are linked; reading the person's
+    commit beneath them finds it missing, and the write still lands in the same turn."""
+    a = replica(tmp_path, remote, "a")
+    mirror = RecordingMirror(str(remote), "main")
+    b = GitStore(tmp_path / "b", remote=mirror)
+    a.create(deployment(), ALICE)
+    a.create(configmap("settings"), ALICE)
+    b.sync()
+    push_as_a_person(tmp_path, remote, "by-hand")  # loose in the remote
+    a.sync()
+    a.update(configmap("settings", mode="fast"), ALICE)  # a pack on top of the loose commit
+    result = b.update(deployment(replicas=7), ALICE)  # b is two commits behind
+    assert mirror.outcomes == [Push.ACCEPTED]
+    assert result.commit_id == run_git(remote, "rev-parse", "main").strip()
+    assert b.get(ObjectKey("", "ConfigMap", "shop", "by-hand")).obj["metadata"]["name"] == "by-hand"
+    assert b.get(ObjectKey("", "ConfigMap", "shop", "settings")).obj["data"] == {"mode": "fast"}
+    run_git(tmp_path / "b", "fsck", "--strict")
+    run_git(tmp_path / "b", "rev-list", "--objects", result.commit_id or "")
+
+
+def merge_a_branch_pushed_before(tmp_path: Path, remote: Path) -> None:
+    """A person's merge pushed as a pack (git keeps it when told to), its side branch
+    loose in the remote from an earlier push: the merge's trees are in the pack, the side
+    branch's blob is not."""
+    work = tmp_path / "person"
+    run_git(tmp_path, "clone", "-q", str(remote), str(work))
+    run_git(work, "checkout", "-q", "-b", "feature")
+    (work / "ops" / "feature.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: feature\n  namespace: ops\n"
+    )
+    run_git(work, "add", "-A")
+    run_git(work, "commit", "-qm", "feature")
+    run_git(work, "push", "-q", "origin", "feature")  # loose in the remote
+    run_git(work, "checkout", "-q", "main")
+    (work / "ops" / "y.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n  namespace: ops\n"
+    )
+    run_git(work, "add", "-A")
+    run_git(work, "commit", "-qm", "y")
+    run_git(work, "merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+    run_git(remote, "config", "receive.unpackLimit", "1")  # this push stays a pack
+    run_git(work, "push", "-q", "origin", "main")
+
+
+def two_replicas_one_behind_a_merge(tmp_path: Path, remote: Path, b_mirror: RemoteMirror) -> GitStore:
+    a = replica(tmp_path, remote, "a")
+    b = GitStore(tmp_path / "b", remote=b_mirror)
+    a.create(deployment(), ALICE)
+    a.create(configmap("x", namespace="ops"), ALICE)
+    b.sync()
+    merge_a_branch_pushed_before(tmp_path, remote)
+    return b
+
+
+def test_a_push_on_a_merge_brings_the_side_branch_the_write_did_not_read(
+    tmp_path: Path, remote: Path
+) -> None:
+    """The write reads the merge's trees, all in the linked pack, not the side branch's
+    blob: that is brought once the branch is let go, before the write is acknowledged."""
+    b = two_replicas_one_behind_a_merge(tmp_path, remote, RemoteMirror(str(remote), "main"))
+    result = b.update(deployment(replicas=3), ALICE)  # on the merge, one push
+    # git walks every object the acknowledged commit reaches, not only those the write read.
+    run_git(tmp_path / "b", "rev-list", "--objects", result.commit_id or "")
+    names = {o.key.name for o in b.list_objects("ops").items}
+    assert names == {"x", "y", "feature"}
+
+
+class VanishingMirror(RemoteMirror):
+    """The real mirror, whose remote is moved away the moment a push lets go of the branch."""
+
+    @contextlib.contextmanager
+    def _branch_locked(self, remote: Any) -> Iterator[Any]:
+        with super()._branch_locked(remote) as locked:
+            yield locked
+        assert self.local_path is not None
+        self.local_path.rename(self.local_path.with_name("away.git"))
+
+
+def test_a_pushed_write_whose_tip_cannot_be_brought_says_it_was_pushed(
+    tmp_path: Path, remote: Path
+) -> None:
+    b = two_replicas_one_behind_a_merge(tmp_path, remote, VanishingMirror(str(remote), "main"))
+    with pytest.raises(Unavailable) as failed:
+        b.update(deployment(replicas=3), ALICE)
+    (tmp_path / "away.git").rename(remote)
+    pushed = run_git(remote, "rev-parse", "main").strip()
+    assert f"the write was pushed as {pushed}" in str(failed.value)
+    assert "replicas: 3" in run_git(remote, "show", "main:shop/deployment-web.yaml")
+    assert not any((tmp_path / "b" / "gitplane" / "outgoing").iterdir())
+    assert b.sync().commit_id == pushed  # a fetch takes no lock: the remote stays
+    assert b.get(WEB).obj["spec"]["replicas"] == 3
+    assert {o.key.name for o in b.list_objects("ops").items} == {"x", "y", "feature"}
+    run_git(tmp_path / "b", "rev-list", "--objects", pushed)
 
 
 def test_a_merged_branch_forked_long_ago_is_brought_in_whole(
