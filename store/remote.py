@@ -363,7 +363,13 @@ class RemoteMirror:
     ) -> None:
         """What `repo` lacks of the history of `tip` once the new packs are linked."""
         whole = self._whole_tip(repo)
-        if tip is not None and tip != whole and not _copy_new_commits(remote, repo, tip, whole):
+        if tip is None or tip == whole or _copy_new_commits(remote, repo, tip, whole):
+            return
+        if tip in repo.odb:
+            # In a linked pack: libgit2's fetch would take the tip's history for there
+            # too and bring nothing, so every commit since `whole` is looked at here.
+            _copy_new_commits(remote, repo, tip, whole, limit=None)
+        else:
             repo.remotes["origin"].fetch([self._refspec()])
 
     def _whole_tip(self, repo: pygit2.Repository) -> str | None:
@@ -470,18 +476,22 @@ _MAX_COPIED_COMMITS = 64
 
 
 def _copy_new_commits(
-    remote: pygit2.Repository, repo: pygit2.Repository, tip: str, whole: str | None
+    remote: pygit2.Repository,
+    repo: pygit2.Repository,
+    tip: str,
+    whole: str | None,
+    limit: int | None = _MAX_COPIED_COMMITS,
 ) -> bool:
     """Pack into `repo` the objects it lacks of the commits up to `tip` since `whole`, a
     commit whose history `repo` holds whole (None: none is known); False when more than
-    _MAX_COPIED_COMMITS commits are to be looked at (a pack fetch is cheaper then).
+    `limit` commits are to be looked at (a pack fetch is cheaper then).
 
     A commit found in `repo` is not taken to bring its history: a hard-linked pack holds
     another replica's commit without the commits beneath it that a person pushed with
     git (loose objects in the remote). It is walked through unless it is `whole` or in
     its history, and every object is looked up on its own.
     """
-    new: list[str] = []
+    new: dict[str, None] = {}  # in the order found
     after_whole = _first_parents_after(remote, tip, whole)
     pending = [tip]
     while pending:
@@ -490,9 +500,9 @@ def _copy_new_commits(
             continue
         if commit_id not in after_whole and _in_history_of(remote, repo, whole, commit_id):
             continue
-        if len(new) == _MAX_COPIED_COMMITS:
+        if len(new) == limit:
             return False
-        new.append(commit_id)
+        new[commit_id] = None
         pending.extend(str(parent) for parent in commit(remote, commit_id).parent_ids)
     wanted: list[pygit2.Oid] = []
     for commit_id in new:
