@@ -353,7 +353,8 @@ class RemoteMirror:
     ) -> None:
         """The objects up to `tip` into `repo`: the remote's new packs hard-linked (two
         links instead of two new files), anything else (loose objects, pushed by git)
-        packed from the remote; a clone far behind fetches through libgit2."""
+        packed from the remote; a clone far behind that lacks the tip fetches through
+        libgit2 (one that holds it, linked, has every commit looked at: ~0.4 ms each)."""
         if tip is not None and tip != self._whole_tip(repo):
             self._link_new_packs(remote, repo)
             self._make_whole(remote, repo, tip)
