@@ -177,8 +177,8 @@ class RemoteMirror:
         Refused because the remote moved, the remote's tip is fetched (`fetched_tip`).
 
         A path remote is pushed to under its branch's lock, and the commit asked for on
-        the tip found there: when the branch moved on, its tip is fetched first and the
-        write, if it stands there, is pushed in the same turn.
+        the tip found there: when the branch moved on, the other replicas' packs are
+        linked first and the write, if it stands there, is pushed in the same turn.
         """
         with self._lock:
             if self.local_path is None:
@@ -231,18 +231,18 @@ class RemoteMirror:
             # made on it did not read; brought now, with the branch free for others.
             self._make_whole(remote, repo, tip)
             self.fetched_tip = tip
+            if made is not None and sent is not None:
+                _keep_pack(sent, repo, made[1])
         except _UNREACHABLE as exc:
             _discard(outgoing)
             self._failed(str(exc))
             pushed = "" if made is None else f" (the write was pushed as {made[0]})"
             raise Unavailable(
-                f"the Git remote became unreachable{pushed}: {self.last_error}"
+                f"the clone could not take the remote's tip{pushed}: {self.last_error}"
             ) from None
         self._succeeded()
         if made is None:
             return Push.REMOTE_MOVED
-        if sent is not None:
-            self._keep_pack(sent, remote, repo, made[0], tip)
         self.fetched_tip = made[0]
         return Push.ACCEPTED
 
@@ -315,23 +315,6 @@ class RemoteMirror:
             write_pack(repo, new, target)
         self._seen_packs.add(name)  # a fetch need not bring it back
         return files
-
-    def _keep_pack(
-        self,
-        sent: PackFiles,
-        remote: pygit2.Repository,
-        repo: pygit2.Repository,
-        tip: str,
-        base: str | None,
-    ) -> None:
-        """The pushed pack moved into the clone's own packs (objects staged in memory
-        reach the clone's disk here); copied back from the remote if that fails."""
-        try:
-            move_pack(sent, pack_directory(repo))
-        except OSError as exc:
-            log.warning("could not keep the pushed pack (%s); copying it from the remote", exc)
-            _discard(sent.pack.parent)
-            _copy_new_commits(remote, repo, tip, base)
 
     def _fetch_local(self, repo: pygit2.Repository) -> str | None:
         """The remote tip, its objects brought into `repo`.
@@ -462,6 +445,18 @@ def _local_path(url: str) -> Path | None:
 def _outgoing_directory(repo: pygit2.Repository) -> Path:
     """Where a push packs its objects before they go to the remote and the clone."""
     return Path(repo.path) / "gitplane" / "outgoing"
+
+
+def _keep_pack(sent: PackFiles, repo: pygit2.Repository, new: list[pygit2.Oid]) -> None:
+    """The pushed pack moved into the clone's own packs (objects staged in memory reach
+    the clone's disk here); if that fails, written there again from the staged objects
+    (`repo` is the staging handle: to it they are there, so nothing can be copied)."""
+    try:
+        move_pack(sent, pack_directory(repo))
+    except OSError as exc:
+        log.warning("could not keep the pushed pack (%s); writing it in the clone again", exc)
+        _discard(sent.pack.parent)
+        write_pack(repo, new, pack_directory(repo))
 
 
 def _discard(directory: Path) -> None:

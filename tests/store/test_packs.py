@@ -98,6 +98,25 @@ def test_a_write_keeps_the_pack_it_pushed_and_makes_no_loose_objects(
     assert store.get(WEB).obj["spec"]["replicas"] == 7
 
 
+def test_a_pushed_pack_that_cannot_be_kept_is_written_in_the_clone_again(
+    tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename into the clone's packs fails after the remote took the push: the
+    write's objects, still staged in memory, reach the clone's disk another way."""
+    store = replica(tmp_path, remote, "a")
+    store.create(deployment(), ALICE)
+
+    def cannot_move(*_: Any) -> None:
+        raise OSError("rename failed")
+
+    monkeypatch.setattr("store.remote.move_pack", cannot_move)
+    result = store.update(deployment(replicas=3), ALICE)
+    clone = tmp_path / "a"
+    run_git(clone, "rev-list", "--objects", result.commit_id or "")  # every object on disk
+    assert not any((clone / "gitplane" / "outgoing").iterdir())
+    assert store.get(WEB).obj["spec"]["replicas"] == 3
+
+
 def test_a_failed_push_leaves_nothing_in_the_clone(tmp_path: Path, remote: Path) -> None:
     store = replica(tmp_path, remote, "a")
     store.create(deployment(), ALICE)
