@@ -5,14 +5,15 @@ there: two new files for all of a batch's objects, where copying them loose made
 per object (a new file costs from 50 us to over 1 ms on a busy disk). A replica
 fetching from it hard-links the packs other replicas wrote: two links, no copies.
 
-Git and libgit2 find a pack by its index. libgit2's pack builder puts the index in
-place before the pack, so a push writes its pack in a directory of its own and links
-it into the remote pack first: a reader never meets an index without its pack there.
+Git and libgit2 find a pack by its index, so a pack is always put in place before its
+index (store.packformat writes them): a reader never meets an index without its pack.
 
-Packs written one per push pile up. Past a threshold, a background
-`git repack --geometric=2 -d` rolls the small ones into bigger ones, as git's own
-incremental maintenance does; a repack never deletes an object that is in no other
-pack, and git and libgit2 readers cope with packs replaced under them.
+Packs written one per push pile up, and libgit2 reads the pack directory again for
+each object it does not find: every pack makes every write slower. Every 16 packs, a
+background thread joins the small ones (whole objects, as gitplane writes them) into
+one; past 48 packs, `git repack --geometric=2 -d` rolls up the rest, as git's own
+incremental maintenance does. Neither deletes an object that is in no other pack, and
+git and libgit2 readers cope with packs replaced under them.
 """
 
 from __future__ import annotations
@@ -25,20 +26,20 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 
+from store.packformat import (
+    PackFiles,
+    Record,
+    whole_object_records,
+    write_pack_files,
+    write_records,
+)
+from store.staging import StagingRepository
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PackFiles:
-    """A pack and its index, which git names alike (pack-<hash>.pack, pack-<hash>.idx)."""
-
-    pack: Path
-    index: Path
 
 
 def pack_directory(repo: pygit2.Repository) -> Path:
@@ -47,15 +48,22 @@ def pack_directory(repo: pygit2.Repository) -> Path:
 
 def write_pack(
     repo: pygit2.Repository, oids: Sequence[pygit2.Oid], directory: Path, *, count: bool = True
-) -> None:
-    """Write the objects `oids` of `repo` as one pack in `directory` (libgit2's pack
-    builder; `count`: the directory is an object store whose packs are rolled up)."""
-    builder = pygit2.PackBuilder(repo)
-    for oid in dict.fromkeys(oids):
-        builder.add(oid)
-    builder.write(directory)
+) -> PackFiles:
+    """Write the objects `oids` of `repo` as one pack in `directory` (`count`: the
+    directory is an object store whose packs are rolled up)."""
+    objects = [(oid, *_read(repo, oid)) for oid in dict.fromkeys(oids)]
+    files = write_pack_files(objects, directory)
     if count:
         MAINTENANCE.pack_added(directory)
+    return files
+
+
+def _read(repo: pygit2.Repository, oid: pygit2.Oid) -> tuple[int, bytes]:
+    """An object's kind and content; a staged one without looking through the packs."""
+    if isinstance(repo, StagingRepository) and oid in repo.staged.objects:
+        return repo.staged.objects[oid]
+    kind, data = repo.odb.read(oid)
+    return int(kind), data
 
 
 # Another filesystem, a filesystem without hard links, a file of another owner.
@@ -91,15 +99,18 @@ def move_pack(files: PackFiles, directory: Path) -> None:
 
 class PackMaintenance:
     """Counts the packs added to each directory and, every `check_every` packs, rolls
-    them up in the background when there are at least `threshold`."""
+    them up in the background when there are at least `threshold`: small packs of whole
+    objects are joined in this process; when `repack_at` packs remain (git's, with
+    deltas, or big ones), `git repack` rolls them up."""
 
-    def __init__(self, threshold: int = 48, check_every: int = 16) -> None:
+    def __init__(self, threshold: int = 16, check_every: int = 16, repack_at: int = 48) -> None:
         self.threshold = threshold
         self.check_every = check_every
+        self.repack_at = repack_at
         self._added: dict[Path, int] = {}
         self._running: dict[Path, threading.Thread] = {}
         self._lock = threading.Lock()
-        self.enabled = shutil.which("git") is not None
+        self.enabled = True
 
     def pack_added(self, directory: Path) -> None:
         with self._lock:
@@ -114,10 +125,23 @@ class PackMaintenance:
             ):
                 return
             thread = threading.Thread(
-                target=_roll_up, args=(directory,), name="gitplane-repack", daemon=True
+                target=self._roll_up, args=(directory,), name="gitplane-repack", daemon=True
             )
             self._running[directory] = thread
         thread.start()
+
+    def _roll_up(self, directory: Path) -> None:
+        try:
+            # Joined packs keep every object whole: past SMALL_PACK, git rolls them up
+            # instead, storing similar objects as deltas (a tenth of the space, or less).
+            grown = sum(size for size, _ in packs_to_join(directory)) > SMALL_PACK
+            if not grown:
+                join_small_packs(directory)
+        except OSError as exc:  # the directory went away, or another process was there first
+            log.info("could not join the small packs in %s: %s", directory, exc)
+            grown = False
+        if (grown or _count_packs(directory) >= self.repack_at) and shutil.which("git"):
+            _repack(directory)
 
     def wait(self) -> None:
         """Until every roll-up started has finished (for tests and clean shutdown)."""
@@ -139,12 +163,76 @@ def _count_packs(directory: Path) -> int:
         return 0
 
 
-# Roll-ups run at the lowest CPU priority, in the time writes leave idle: in a burst of
-# 200 writes on two cores, repacks at normal priority took a fifth of all CPU time.
+# A pack this small is joined with others; one past it is left alone (or to git repack).
+SMALL_PACK = 1 << 20
+# Packs this small (a push's is a few kB) are always joined.
+_ALWAYS_JOINED = 64 << 10
+
+
+def join_small_packs(directory: Path) -> PackFiles | None:
+    """The small packs of whole objects in `directory` (those gitplane writes) joined
+    into one: their entries copied as they are, each object once, nothing compressed
+    again, then the joined packs removed. A few milliseconds for a burst of pushes,
+    where `git repack` took 50 ms of CPU and, niced, starved behind the writes.
+
+    Packs are taken smallest first: all those of a few pushes, then each next one only
+    while it is no bigger than twice those taken so far (as git repack --geometric=2
+    does): a byte is copied again only when what joins it has grown as big. Every
+    object of a removed pack is in the new one before it goes. None when there are not
+    two packs to join."""
+    chosen: list[PackFiles] = []
+    records: dict[bytes, Record] = {}
+    for _, files in packs_to_join(directory):
+        try:
+            entries = whole_object_records(files)
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile (another replica joined it), or not a pack we read
+        if entries is None:
+            continue  # git's pack, with deltas: left to git repack
+        chosen.append(files)
+        for record in entries:
+            records.setdefault(record[0], record)
+    if len(chosen) < 2:
+        return None
+    joined = write_records(list(records.values()), directory)
+    for files in chosen:
+        if files != joined:
+            for path in (files.index, files.pack):  # the index first: never one without its pack
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+    return joined
+
+
+def packs_to_join(directory: Path) -> list[tuple[int, PackFiles]]:
+    """The packs join_small_packs takes, with their sizes (see there)."""
+    chosen: list[tuple[int, PackFiles]] = []
+    taken = 0
+    for size, files in _small_packs(directory):
+        if size > max(2 * taken, _ALWAYS_JOINED):
+            break
+        chosen.append((size, files))
+        taken += size
+    return chosen
+
+
+def _small_packs(directory: Path) -> list[tuple[int, PackFiles]]:
+    """The packs in `directory` of at most SMALL_PACK bytes, smallest first."""
+    found = []
+    for name in pack_names(directory):
+        files = PackFiles(directory / f"{name}.pack", directory / f"{name}.idx")
+        with contextlib.suppress(FileNotFoundError):
+            size = files.pack.stat().st_size
+            if size <= SMALL_PACK:
+                found.append((size, files))
+    return sorted(found, key=lambda found_pack: found_pack[0])
+
+
+# git repack runs at the lowest CPU priority, in the time writes leave idle: in a burst
+# of 200 writes on two cores, repacks at normal priority took a fifth of all CPU time.
 _LOW_PRIORITY = ["nice", "-n", "19"] if shutil.which("nice") else []
 
 
-def _roll_up(directory: Path) -> None:
+def _repack(directory: Path) -> None:
     git_dir = directory.parent.parent  # <git dir>/objects/pack
     try:
         result = subprocess.run(

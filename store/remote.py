@@ -50,8 +50,8 @@ import pygit2
 
 from store.errors import Unavailable
 from store.gitobjects import commit, first_parents, new_objects
+from store.packformat import PackFiles
 from store.packs import (
-    PackFiles,
     link_pack,
     move_pack,
     pack_directory,
@@ -176,9 +176,10 @@ class RemoteMirror:
         """Make the commit `commits_on(base)` the remote branch's tip, if it is at `base`.
         Refused because the remote moved, the remote's tip is fetched (`fetched_tip`).
 
-        A path remote is pushed to under its branch's lock, and the commit asked for on
-        the tip found there: when the branch moved on, the other replicas' packs are
-        linked first and the write, if it stands there, is pushed in the same turn.
+        A path remote is pushed to under its branch's lock, the commit asked for on the
+        tip found there (made just before the lock, and again under it if the tip moved
+        on meanwhile): when the branch moved on, the other replicas' packs are linked
+        first and the write, if it stands there, is pushed in the same turn.
         """
         with self._lock:
             if self.local_path is None:
@@ -205,27 +206,42 @@ class RemoteMirror:
     def _push_local(
         self, repo: pygit2.Repository, base: str | None, commits_on: CommitsOn
     ) -> Push:
-        """The commits made on the remote's tip, their objects packed into the remote and
-        its branch moved, all under the branch's lock: a replica that finds it taken waits
-        its turn rather than build a pack that would lose the race. What can wait for the
-        lock to be let go does: the lock is the one thing replicas take turns at."""
+        """The commits made on the remote's tip and packed, then, under the branch's lock,
+        the pack linked into the remote and its branch moved. When the lock is free they
+        are made before it, on the tip seen then: the lock is the one thing replicas take
+        turns at, and when the tip is still there, linking and moving the branch is all
+        it is held for. When another push holds the lock, or moved the tip meanwhile,
+        they are made under the lock, on the tip found there: a replica waits its turn
+        rather than build a pack that would lose the race."""
         outgoing = _outgoing_directory(repo)
         sent: PackFiles | None = None
-        made: tuple[str, list[pygit2.Oid]] | None = None
         try:
             remote = self._open_remote()
-            with self._branch_locked(remote) as locked:
+            tip, made, packed = None, None, None
+            # Another push holding the lock is about to move the tip: made under the lock.
+            made_first = not self._lock_file(remote).exists()
+            if made_first:
                 tip = self._tip_of(remote)
-                made = self._made_on(remote, repo, tip, base, commits_on)
-                if made is not None:
-                    commit_id, new = made
-                    if new:
-                        sent = self._send_pack(repo, new, outgoing, pack_directory(remote))
-                    locked.set_target(self.branch_ref, commit_id, message="gitplane push")
+                made, packed = self._made_and_packed(remote, repo, tip, base, commits_on, outgoing)
+            if made is not None or not made_first:
+                with self._branch_locked(remote) as locked:
+                    locked_tip = self._tip_of(remote)
+                    if not made_first or locked_tip != tip:
+                        tip = locked_tip
+                        made, packed = self._made_and_packed(
+                            remote, repo, tip, base, commits_on, outgoing
+                        )
+                    if made is not None:
+                        if packed is not None:
+                            sent = self._send_pack(repo, packed, made[1], pack_directory(remote))
+                        locked.set_target(self.branch_ref, made[0], message="gitplane push")
         except _UNREACHABLE as exc:
             _discard(outgoing)
             self._failed(str(exc))
             raise Unavailable(f"the Git remote is unreachable: {self.last_error}") from None
+        except BaseException:  # the lock stayed taken, say: the pack made for it goes too
+            _discard(outgoing)
+            raise
         try:
             # The tip found moved on may still lack, in the clone, objects the commits
             # made on it did not read; brought now, with the branch free for others.
@@ -275,7 +291,7 @@ class RemoteMirror:
         held by another pusher (a replica, git receive-pack) is waited for with growing
         pauses, as git waits for one (core.filesRefLockTimeout), up to BRANCH_LOCK_WAIT."""
         deadline = time.monotonic() + BRANCH_LOCK_WAIT
-        lock_file = Path(remote.path) / f"{self.branch_ref}.lock"
+        lock_file = self._lock_file(remote)
         while True:
             transaction = remote.transaction()
             try:
@@ -294,26 +310,38 @@ class RemoteMirror:
         with transaction:
             yield transaction
 
-    def _send_pack(
-        self, repo: pygit2.Repository, new: list[pygit2.Oid], outgoing: Path, target: Path
-    ) -> PackFiles:
-        """Pack `new` once, in the clone's outgoing directory, and hard-link the pack into
-        the remote (`target`); written there directly when links cannot be made."""
-        _discard(outgoing)  # what a crashed push may have left
+    def _lock_file(self, remote: pygit2.Repository) -> Path:
+        return Path(remote.path) / f"{self.branch_ref}.lock"
+
+    def _made_and_packed(
+        self,
+        remote: pygit2.Repository,
+        repo: pygit2.Repository,
+        tip: str | None,
+        base: str | None,
+        commits_on: CommitsOn,
+        outgoing: Path,
+    ) -> tuple[tuple[str, list[pygit2.Oid]] | None, PackFiles | None]:
+        """`_made_on(tip)`, its new objects packed in the clone's outgoing directory."""
+        _discard(outgoing)  # a pack made on a tip that moved on, or left by a crashed push
+        made = self._made_on(remote, repo, tip, base, commits_on)
+        if made is None or not made[1]:
+            return made, None
         outgoing.mkdir(parents=True, exist_ok=True)
-        write_pack(repo, new, outgoing, count=False)
-        names = pack_names(outgoing)
-        if len(names) != 1:
-            raise OSError(f"expected the push's one pack in {outgoing}, found {len(names)}")
-        name = names.pop()
-        files = PackFiles(outgoing / f"{name}.pack", outgoing / f"{name}.idx")
+        return made, write_pack(repo, made[1], outgoing, count=False)
+
+    def _send_pack(
+        self, repo: pygit2.Repository, files: PackFiles, new: list[pygit2.Oid], target: Path
+    ) -> PackFiles:
+        """Hard-link the push's pack into the remote (`target`); written there directly
+        from the objects `new` when links cannot be made."""
         linked = link_pack(files, target) if self._can_link else False
         if linked is None:  # the remote's pack directory is gone (or the pack is)
             raise OSError(f"cannot link the push's pack into {target}")
         if not linked:
             self._can_link = False
             write_pack(repo, new, target)
-        self._seen_packs.add(name)  # a fetch need not bring it back
+        self._seen_packs.add(files.pack.stem)  # a fetch need not bring it back
         return files
 
     def _fetch_local(self, repo: pygit2.Repository) -> str | None:

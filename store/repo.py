@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pygit2
 
@@ -35,7 +35,7 @@ from store.errors import (
     StoreError,
     Unavailable,
 )
-from store.gitobjects import blob_data, commit, descends_from, first_parents, new_objects, tree
+from store.gitobjects import blob_data, commit, descends_from, first_parents, new_objects
 from store.keys import ObjectKey, key_of
 from store.layout import Layout
 from store.model import (
@@ -49,6 +49,17 @@ from store.model import (
     WriteRequest,
     WriteResult,
 )
+from store.rawobjects import (
+    BLOB,
+    BLOB_MODE,
+    BLOB_MODES,
+    COMMIT,
+    TREE,
+    TREE_MODE,
+    check_entry_name,
+    tree_data,
+    tree_entries,
+)
 from store.remote import Push, RemoteMirror
 from store.secrets import PLAINTEXT_MESSAGE, plaintext_secret_problems
 from store.snapshot import (
@@ -61,7 +72,7 @@ from store.snapshot import (
     changed_files,
     root_tree_id,
 )
-from store.staging import StagedObjects, open_staging
+from store.staging import StagedObjects, open_staging, put_object
 from store.timeline import EMPTY_RV, MetaIndex, ObjectMeta, Timeline, meta_at
 from store.yamledit import FileEdit
 
@@ -608,7 +619,7 @@ class GitStore:
         tip = base
         for planned in chain.planned:
             files.update(planned.files)
-            tree_id = _write_tree(repo, base_tree, files)
+            tree_id = _write_tree(repo, base_tree, files)[0]
             tip = self._create_commit(repo, tip, tree_id, planned.message, planned.who)
             made.committed.append((planned.index, tip))
         return made
@@ -713,9 +724,11 @@ class GitStore:
         who: Requester,
     ) -> str:  # fmt: skip
         now = int(time.time())
-        parents = [parent] if parent else []
+        parents: list[str | pygit2.Oid] = [parent] if parent else []
         author, committer = self.identity.author(who, now), self.identity.committer(now)
-        return str(repo.create_commit(None, author, committer, message, tree_id, parents))
+        # The commit's text as libgit2 lays it out; pygit2's stub says Oid, it is a str.
+        text = repo.create_commit_string(author, committer, message, tree_id, parents)
+        return put_object(repo, COMMIT, cast(str, text).encode())
 
     def _publish(
         self, repo: pygit2.Repository, state: HeadState, chain: _Chain, base: str | None
@@ -927,7 +940,7 @@ def _stored(entry: Entry, info: ObjectMeta | None) -> StoredObject:
 
 def _blob_id(repo: pygit2.Repository, text: str, write: bool) -> str:
     data = text.encode()
-    return str(repo.create_blob(data) if write else pygit2.hash(data))
+    return put_object(repo, BLOB, data) if write else str(pygit2.hash(data))
 
 
 def _blob_at(tree: Any, path: str) -> str | None:
@@ -946,8 +959,11 @@ def _remove_empty_dirs(directory: Path, stop: Path) -> None:
         directory = directory.parent
 
 
-def _write_tree(repo: pygit2.Repository, base: Any, changes: dict[str, str | None]) -> str:
-    """A tree equal to `base` but for `changes` (path -> blob id, None = remove)."""
+def _write_tree(
+    repo: pygit2.Repository, base: Any, changes: dict[str, str | None]
+) -> tuple[str, bool]:
+    """A tree equal to `base` but for `changes` (path -> blob id, None = remove), and
+    whether it is empty (a directory left empty is dropped from its parent)."""
     by_dir: dict[str, dict[str, str | None]] = {}
     files: dict[str, str | None] = {}
     for path, blob in changes.items():
@@ -956,31 +972,30 @@ def _write_tree(repo: pygit2.Repository, base: Any, changes: dict[str, str | Non
             by_dir.setdefault(head, {})[rest] = blob
         else:
             files[head] = blob
-    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    entries = tree_entries(base.read_raw()) if base is not None else {}
     for name, blob in files.items():
-        existing = builder.get(name)
+        key = name.encode()
+        existing = entries.get(key)
         if blob is None:
-            if existing is not None:
-                builder.remove(name)
+            entries.pop(key, None)
         else:
-            mode = (
-                existing.filemode
-                if existing is not None and existing.type_str == "blob"
-                else pygit2.GIT_FILEMODE_BLOB
-            )
-            builder.insert(name, blob, mode)
+            check_entry_name(key)
+            mode = existing[0] if existing is not None else BLOB_MODE
+            # An executable stays one; what was a directory becomes a file.
+            entries[key] = (mode if mode in BLOB_MODES else BLOB_MODE, pygit2.Oid(hex=blob).raw)
     for name, sub_changes in by_dir.items():
-        existing = builder.get(name)
-        sub_base = (
-            repo[existing.id] if existing is not None and existing.type_str == "tree" else None
-        )
-        sub_tree = _write_tree(repo, sub_base, sub_changes)
-        if len(tree(repo, sub_tree)) == 0:
-            if existing is not None:
-                builder.remove(name)
+        key = name.encode()
+        existing = entries.get(key)
+        sub_base = None
+        if existing is not None and existing[0] == TREE_MODE:
+            sub_base = repo[pygit2.Oid(raw=existing[1])]
+        sub_tree, empty = _write_tree(repo, sub_base, sub_changes)
+        if empty:
+            entries.pop(key, None)
         else:
-            builder.insert(name, sub_tree, pygit2.GIT_FILEMODE_TREE)
-    return str(builder.write())
+            check_entry_name(key)
+            entries[key] = (TREE_MODE, pygit2.Oid(hex=sub_tree).raw)
+    return put_object(repo, TREE, tree_data(entries)), not entries
 
 
 def _branch_ref(repo: pygit2.Repository, branch: str | None) -> str:

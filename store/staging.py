@@ -8,8 +8,9 @@ once, as the pack the push writes: the remote gets it by a hard link, the clone 
 by a rename. A write that fails leaves nothing behind in the clone.
 
 A staging handle is a repository handle whose object database reads packs first (in C,
-as every other handle does), then the staged objects, then loose objects; libgit2 sends
-writes to the first backend that can take them, and the pack backend cannot.
+as every other handle does), then the staged objects, then loose objects. New objects
+are named in Python and put in the staging memory (`put_object`), not written through
+libgit2, which reads the pack directory again for each one (store.rawobjects).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pygit2
+
+from store.rawobjects import object_id
 
 _PACKS_FIRST, _STAGED, _LOOSE_LAST = 3, 2, 1
 
@@ -58,14 +61,32 @@ class StagedObjects(pygit2.OdbBackend):
         """Nothing on disk to look at again."""
 
 
-def open_staging(path: str | Path) -> tuple[pygit2.Repository, StagedObjects]:
+class StagingRepository(pygit2.Repository):
+    """A handle on a repository whose new objects stay in memory (`staged`)."""
+
+    staged: StagedObjects
+
+    def put(self, kind: int, data: bytes) -> str:
+        oid = object_id(kind, data)
+        self.staged.objects[oid] = (kind, data)
+        return str(oid)
+
+
+def open_staging(path: str | Path) -> tuple[StagingRepository, StagedObjects]:
     """A handle on the repository at `path` whose new objects stay in memory."""
-    repo = pygit2.Repository(str(path))
+    repo = StagingRepository(str(path))
     objects = str(Path(repo.path) / "objects")
-    staged = StagedObjects()
+    staged = repo.staged = StagedObjects()
     odb = pygit2.Odb()
     odb.add_backend(pygit2.OdbBackendPack(objects), _PACKS_FIRST)
     odb.add_backend(staged, _STAGED)
     odb.add_backend(pygit2.OdbBackendLoose(objects, -1, False), _LOOSE_LAST)
     repo.set_odb(odb)
     return repo, staged
+
+
+def put_object(repo: pygit2.Repository, kind: int, data: bytes) -> str:
+    """Write an object: in the staging memory of a staging handle, else through libgit2."""
+    if isinstance(repo, StagingRepository):
+        return repo.put(kind, data)
+    return str(repo.odb.write(kind, data))

@@ -19,7 +19,8 @@ import pytest
 from store.errors import Conflict, Unavailable
 from store.keys import ObjectKey
 from store.model import Requester
-from store.packs import MAINTENANCE, PackFiles, link_pack
+from store.packformat import PackFiles
+from store.packs import MAINTENANCE, link_pack
 from store.remote import Push, RemoteMirror
 from store.repo import GitStore
 from tests.store.conftest import ALICE, configmap, deployment, run_git
@@ -198,7 +199,7 @@ def test_disjoint_writes_rebuild_on_the_new_tip_without_parsing_first(
     monkeypatch.setattr(b, "_catch_up", catch_up)
     bob = Requester("bob")
     result = b.update(deployment(replicas=7), bob, message="web to 7")  # one commit behind
-    # Found moved on under the lock, the commit was replayed on the tip in the same push.
+    # Found moved on, the commit was made on the new tip and pushed in the same push.
     assert mirror.outcomes == [Push.ACCEPTED]
     parents = run_git(remote, "log", "--format=%P", "-1", "main").split()
     assert parents == [run_git(remote, "rev-parse", "main~1").strip()]
@@ -207,6 +208,67 @@ def test_disjoint_writes_rebuild_on_the_new_tip_without_parsing_first(
     assert b.get(ObjectKey("", "ConfigMap", "shop", "settings")).obj["data"] == {"mode": "fast"}
     assert b.get(WEB).obj["spec"]["replicas"] == 7
     assert run_git(remote, "rev-list", "--count", "main").strip() == "4"
+
+
+class LockWatchingMirror(RemoteMirror):
+    """The real mirror, noting for each making of a push's commits whether the remote
+    branch was locked then; `before_lock` runs as the push is about to take the lock."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.made_while_locked: list[bool] = []
+        self.before_lock: list[Any] = []
+
+    def _made_on(self, remote: Any, *args: Any) -> Any:
+        assert self.local_path is not None
+        self.made_while_locked.append((self.local_path / "refs/heads/main.lock").exists())
+        return super()._made_on(remote, *args)
+
+    @contextlib.contextmanager
+    def _branch_locked(self, remote: Any) -> Iterator[Any]:
+        while self.before_lock:
+            self.before_lock.pop()()
+        with super()._branch_locked(remote) as locked:
+            yield locked
+
+
+def test_a_push_holds_the_lock_only_to_link_its_pack_and_move_the_branch(
+    tmp_path: Path, remote: Path
+) -> None:
+    mirror = LockWatchingMirror(str(remote), "main")
+    store = GitStore(tmp_path / "a", remote=mirror)
+    store.create(deployment(), ALICE)
+    store.update(deployment(replicas=3), ALICE)
+    assert mirror.made_while_locked == [False, False]
+    assert len(packs_in(remote)) == 2
+    run_git(remote, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_write_made_before_the_lock_is_made_again_when_another_replica_pushed_first(
+    tmp_path: Path, remote: Path
+) -> None:
+    """b makes its commit on the tip it sees; a pushes before b takes the lock: under
+    the lock b makes it again on a's commit and pushes it in the same turn. The pack
+    made for the old tip never reaches the remote."""
+    a = replica(tmp_path, remote, "a")
+    a.create(deployment(), ALICE)
+    a.create(configmap("settings"), ALICE)
+    mirror = LockWatchingMirror(str(remote), "main")
+    b = GitStore(tmp_path / "b", remote=mirror)
+    mirror.before_lock.append(lambda: a.update(configmap("settings", mode="fast"), ALICE))
+    result = b.update(deployment(replicas=7), ALICE)
+    assert mirror.made_while_locked == [False, True]
+    tip = run_git(remote, "rev-parse", "main").strip()
+    assert result.commit_id == tip
+    subjects = run_git(remote, "log", "-2", "--format=%s", "main").splitlines()
+    assert subjects == ["update apps/v1 Deployment shop/web", "update v1 ConfigMap shop/settings"]
+    assert len(packs_in(remote)) == 4  # one per acknowledged write, none for the old tip
+    for index in packs_in(remote):
+        run_git(remote, "verify-pack", str(index))
+    run_git(remote, "fsck", "--strict", "--no-dangling")
+    assert not any((tmp_path / "b" / "gitplane" / "outgoing").iterdir())
+    assert b.get(ObjectKey("", "ConfigMap", "shop", "settings")).obj["data"] == {"mode": "fast"}
+    assert b.get(WEB).obj["spec"]["replicas"] == 7
 
 
 def test_a_file_changed_meanwhile_is_parsed_before_building_on_it(
@@ -264,6 +326,22 @@ def test_a_push_waits_while_the_branch_is_locked(tmp_path: Path, remote: Path) -
     writer.join(timeout=10)
     assert outcome and "replicas: 5" in run_git(remote, "show", "main:shop/deployment-web.yaml")
     assert len(packs_in(remote)) == 2  # one per write: no pack was sent while it waited
+    run_git(remote, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_push_that_finds_the_lock_taken_makes_its_commits_under_it(
+    tmp_path: Path, remote: Path
+) -> None:
+    """Another push holds the lock, so the tip is about to move: nothing is made before
+    the lock is let go and taken."""
+    mirror = LockWatchingMirror(str(remote), "main")
+    store = GitStore(tmp_path / "a", remote=mirror)
+    store.create(deployment(), ALICE)
+    lock = lock_branch(remote)
+    threading.Timer(0.2, lock.unlink).start()
+    store.update(deployment(replicas=5), ALICE)
+    assert mirror.made_while_locked == [False, True]
+    assert "replicas: 5" in run_git(remote, "show", "main:shop/deployment-web.yaml")
     run_git(remote, "fsck", "--strict", "--no-dangling")
 
 
@@ -414,9 +492,7 @@ def test_a_pushed_write_whose_tip_cannot_be_brought_says_it_was_pushed(
     run_git(tmp_path / "b", "rev-list", "--objects", pushed)
 
 
-def test_a_merged_branch_forked_long_ago_is_brought_in_whole(
-    tmp_path: Path, remote: Path
-) -> None:
+def test_a_merged_branch_forked_long_ago_is_brought_in_whole(tmp_path: Path, remote: Path) -> None:
     a, b = replica(tmp_path, remote, "a"), replica(tmp_path, remote, "b")
     a.create(configmap("first"), ALICE)
     push_as_a_person(tmp_path, remote, "on-main")
