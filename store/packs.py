@@ -11,9 +11,10 @@ index (store.packformat writes them): a reader never meets an index without its 
 Packs written one per push pile up, and libgit2 reads the pack directory again for
 each object it does not find: every pack makes every write slower. Every 16 packs, a
 background thread joins the small ones (whole objects, as gitplane writes them) into
-one; past 48 packs, `git repack --geometric=2 -d` rolls up the rest, as git's own
-incremental maintenance does. Neither deletes an object that is in no other pack, and
-git and libgit2 readers cope with packs replaced under them.
+one; every 16th roll-up, or past 48 packs, `git repack --geometric=2 -d` rolls them up
+instead, with deltas, as git's own incremental maintenance does. Neither deletes an
+object that is in no other pack, and git and libgit2 readers cope with packs replaced
+under them.
 """
 
 from __future__ import annotations
@@ -100,14 +101,22 @@ def move_pack(files: PackFiles, directory: Path) -> None:
 class PackMaintenance:
     """Counts the packs added to each directory and, every `check_every` packs, rolls
     them up in the background when there are at least `threshold`: small packs of whole
-    objects are joined in this process; when `repack_at` packs remain (git's, with
-    deltas, or big ones), `git repack` rolls them up."""
+    objects are joined in this process; every `repack_every`-th roll-up, or when there
+    are `repack_at` packs (git's, with deltas, or big ones), `git repack` does it."""
 
-    def __init__(self, threshold: int = 16, check_every: int = 16, repack_at: int = 48) -> None:
+    def __init__(
+        self,
+        threshold: int = 16,
+        check_every: int = 16,
+        repack_at: int = 48,
+        repack_every: int = 16,
+    ) -> None:
         self.threshold = threshold
         self.check_every = check_every
         self.repack_at = repack_at
+        self.repack_every = repack_every
         self._added: dict[Path, int] = {}
+        self._rolled: dict[Path, int] = {}
         self._running: dict[Path, threading.Thread] = {}
         self._lock = threading.Lock()
         self.enabled = True
@@ -131,17 +140,18 @@ class PackMaintenance:
         thread.start()
 
     def _roll_up(self, directory: Path) -> None:
+        with self._lock:
+            rolled = self._rolled[directory] = self._rolled.get(directory, 0) + 1
+        # Joined packs keep every object whole; now and then git rolls the packs up
+        # instead, storing similar objects as deltas (a tenth of the space, or less).
+        due = rolled % self.repack_every == 0 or _count_packs(directory) >= self.repack_at
+        if due and shutil.which("git"):
+            _repack(directory)
+            return
         try:
-            # Joined packs keep every object whole: past SMALL_PACK, git rolls them up
-            # instead, storing similar objects as deltas (a tenth of the space, or less).
-            grown = sum(size for size, _ in packs_to_join(directory)) > SMALL_PACK
-            if not grown:
-                join_small_packs(directory)
+            join_small_packs(directory)
         except OSError as exc:  # the directory went away, or another process was there first
             log.info("could not join the small packs in %s: %s", directory, exc)
-            grown = False
-        if (grown or _count_packs(directory) >= self.repack_at) and shutil.which("git"):
-            _repack(directory)
 
     def wait(self) -> None:
         """Until every roll-up started has finished (for tests and clean shutdown)."""
@@ -163,7 +173,7 @@ def _count_packs(directory: Path) -> int:
         return 0
 
 
-# A pack this small is joined with others; one past it is left alone (or to git repack).
+# Packs are joined up to this size; bigger ones are left to git repack.
 SMALL_PACK = 1 << 20
 # Packs this small (a push's is a few kB) are always joined.
 _ALWAYS_JOINED = 64 << 10
@@ -204,11 +214,12 @@ def join_small_packs(directory: Path) -> PackFiles | None:
 
 
 def packs_to_join(directory: Path) -> list[tuple[int, PackFiles]]:
-    """The packs join_small_packs takes, with their sizes (see there)."""
+    """The packs join_small_packs takes, with their sizes (see there), together at most
+    SMALL_PACK bytes."""
     chosen: list[tuple[int, PackFiles]] = []
     taken = 0
     for size, files in _small_packs(directory):
-        if size > max(2 * taken, _ALWAYS_JOINED):
+        if size > max(2 * taken, _ALWAYS_JOINED) or taken + size > SMALL_PACK:
             break
         chosen.append((size, files))
         taken += size

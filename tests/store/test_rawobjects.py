@@ -234,19 +234,23 @@ def test_a_pack_grown_big_waits_until_the_small_ones_are_half_its_size(
     assert packs.join_small_packs(directory) is None
 
 
-def test_small_packs_grown_big_are_rolled_up_by_git_which_stores_deltas(
-    repo_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_now_and_then_git_rolls_the_joined_packs_up_with_deltas(repo_path: Path) -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    monkeypatch.setattr(packs, "SMALL_PACK", 4 << 10)
     directory = repo_path / "objects" / "pack"
     text = "".join(f"line {n}\n" for n in range(400)).encode()
     versions = [text + b"version %d\n" % v for v in range(6)]  # ~1.3 kB each, compressed
-    for data in versions:
+    for data in versions[:3]:
         packformat.write_pack_files([(object_id(BLOB, data), BLOB, data)], directory)
-    packs.PackMaintenance()._roll_up(directory)
+    maintenance = packs.PackMaintenance(repack_every=2)
+    maintenance._roll_up(directory)  # the first: joined, every object whole
+    [index] = directory.glob("*.idx")
+    assert not has_deltas(repo_path, index)
+    for data in versions[3:]:
+        packformat.write_pack_files([(object_id(BLOB, data), BLOB, data)], directory)
+    maintenance._roll_up(directory)  # the second: joined, then git's repack
     [index] = directory.glob("*.idx")
     assert has_deltas(repo_path, index)
     odb = pygit2.Repository(str(repo_path)).odb
     assert [odb.read(object_id(BLOB, d))[1] for d in versions] == versions
+    run_git(repo_path, "fsck", "--strict")
