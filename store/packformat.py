@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pygit2
 
+# (raw id, the entry as it is in the pack, its CRC-32)
+Record = tuple[bytes, bytes, int]
+
 
 @dataclass(frozen=True)
 class PackFiles:
@@ -20,6 +23,11 @@ class PackFiles:
 
     pack: Path
     index: Path
+
+    @classmethod
+    def named(cls, directory: Path, name: str) -> PackFiles:
+        """The pack `name` (`pack-<hash>`) in `directory`."""
+        return cls(directory / f"{name}.pack", directory / f"{name}.idx")
 
 
 def write_pack_files(
@@ -32,7 +40,7 @@ def write_pack_files(
 
     Written in Python: libgit2's pack builder looked for each object in every pack and
     indexed the pack it wrote by reading it back, 1-3 ms for a write's four objects."""
-    records = []
+    records: list[Record] = []
     for oid, kind, data in objects:
         record = _object_header(kind, len(data)) + zlib.compress(data)
         records.append((oid.raw, record, zlib.crc32(record)))
@@ -50,8 +58,7 @@ def write_records(records: Sequence[Record], directory: Path) -> PackFiles:
     pack_hash = hashlib.sha1(pack).digest()  # noqa: S324 - git names packs so
     pack += pack_hash
     index = _pack_index(sorted(placed), pack_hash)
-    name = f"pack-{pack_hash.hex()}"
-    files = PackFiles(directory / f"{name}.pack", directory / f"{name}.idx")
+    files = PackFiles.named(directory, f"pack-{pack_hash.hex()}")
     for content, final in ((bytes(pack), files.pack), (index, files.index)):
         temporary = directory / f"tmp_{final.name}"
         temporary.write_bytes(content)
@@ -101,9 +108,6 @@ def _pack_index(
 
 # Entry kinds 6 and 7 are deltas, read against another entry: not taken apart here.
 _WHOLE_KINDS = frozenset({1, 2, 3, 4})
-
-# (raw id, the entry as it is in the pack, its CRC-32)
-Record = tuple[bytes, bytes, int]
 
 
 def read_index(index: bytes) -> list[tuple[bytes, int, int]]:

@@ -230,7 +230,7 @@ def _small_packs(directory: Path) -> list[tuple[int, PackFiles]]:
     """The packs in `directory` of at most SMALL_PACK bytes, smallest first."""
     found = []
     for name in pack_names(directory):
-        files = PackFiles(directory / f"{name}.pack", directory / f"{name}.idx")
+        files = PackFiles.named(directory, name)
         with contextlib.suppress(FileNotFoundError):
             size = files.pack.stat().st_size
             if size <= SMALL_PACK:

@@ -12,11 +12,12 @@ with the same guarantee at a fraction of the cost (no process, no negotiation). 
 pusher takes the branch's ref lock as git does (`<ref>.lock`), checks the old value,
 puts the new objects in as one pack and moves the ref. A replica finding the lock
 taken waits for it rather than race: a push that loses has written its pack for
-nothing, and racing, two replicas wrote less than one. Found moved on, the packs other
-replicas pushed are linked under the lock and the write's commits made on the tip
-there; what else of the tip's history the clone lacks is brought once the lock is let
-go. The lock is what replicas take turns at: the less done holding it, the more they
-write together.
+nothing, and racing, two replicas wrote less than one. The write's commits and pack are
+made on the tip seen just before the lock when it is free, and again under it when the
+tip moved on meanwhile (or the lock was taken); found moved on, the packs other replicas
+pushed are linked first. What else of the tip's history the clone lacks is brought once
+the lock is let go. The lock is what replicas take turns at: the less done holding it,
+the more they write together.
 
 The write's objects, staged in memory (store.staging), reach the disk once: the pack
 is written in the clone, hard-linked into the remote and, once the remote took it,
@@ -222,13 +223,13 @@ class RemoteMirror:
             made_first = not self._lock_file(remote).exists()
             if made_first:
                 tip = self._tip_of(remote)
-                made, packed = self._made_and_packed(remote, repo, tip, base, commits_on, outgoing)
+                made, packed = self._made_on(remote, repo, tip, base, commits_on, outgoing)
             if made is not None or not made_first:
                 with self._branch_locked(remote) as locked:
                     locked_tip = self._tip_of(remote)
                     if not made_first or locked_tip != tip:
                         tip = locked_tip
-                        made, packed = self._made_and_packed(
+                        made, packed = self._made_on(
                             remote, repo, tip, base, commits_on, outgoing
                         )
                     if made is not None:
@@ -269,20 +270,28 @@ class RemoteMirror:
         tip: str | None,
         base: str | None,
         commits_on: CommitsOn,
-    ) -> tuple[str, list[pygit2.Oid]] | None:
-        """`commits_on(tip)`, with the objects it reads in the clone. When the branch moved
-        on, the packs other replicas pushed are linked: all a write on their commits reads,
-        as a rule. A missing object (a commit pushed with git, loose in the remote) is
-        found missing by the reading, and then the tip's history is brought whole."""
+        outgoing: Path,
+    ) -> tuple[tuple[str, list[pygit2.Oid]] | None, PackFiles | None]:
+        """`commits_on(tip)`, with the objects it reads in the clone, and its new objects
+        packed in the clone's outgoing directory. When the branch moved on, the packs
+        other replicas pushed are linked: all a write on their commits reads, as a rule.
+        A missing object (a commit pushed with git, loose in the remote) is found missing
+        by the reading, and then the tip's history is brought whole."""
+        _discard(outgoing)  # a pack made on a tip that moved on, or left by a crashed push
         if tip == base:
-            return commits_on(tip)
-        self._link_new_packs(remote, repo)
-        try:
-            return commits_on(tip)
-        except (KeyError, pygit2.GitError):
-            self._bring_objects(remote, repo, tip)
-            self.fetched_tip = tip
-            return commits_on(tip)
+            made = commits_on(tip)
+        else:
+            self._link_new_packs(remote, repo)
+            try:
+                made = commits_on(tip)
+            except (KeyError, pygit2.GitError):
+                self._bring_objects(remote, repo, tip)
+                self.fetched_tip = tip
+                made = commits_on(tip)
+        if made is None or not made[1]:
+            return made, None
+        outgoing.mkdir(parents=True, exist_ok=True)
+        return made, write_pack(repo, made[1], outgoing, count=False)
 
     @contextlib.contextmanager
     def _branch_locked(self, remote: pygit2.Repository) -> Iterator[pygit2.ReferenceTransaction]:
@@ -312,23 +321,6 @@ class RemoteMirror:
 
     def _lock_file(self, remote: pygit2.Repository) -> Path:
         return Path(remote.path) / f"{self.branch_ref}.lock"
-
-    def _made_and_packed(
-        self,
-        remote: pygit2.Repository,
-        repo: pygit2.Repository,
-        tip: str | None,
-        base: str | None,
-        commits_on: CommitsOn,
-        outgoing: Path,
-    ) -> tuple[tuple[str, list[pygit2.Oid]] | None, PackFiles | None]:
-        """`_made_on(tip)`, its new objects packed in the clone's outgoing directory."""
-        _discard(outgoing)  # a pack made on a tip that moved on, or left by a crashed push
-        made = self._made_on(remote, repo, tip, base, commits_on)
-        if made is None or not made[1]:
-            return made, None
-        outgoing.mkdir(parents=True, exist_ok=True)
-        return made, write_pack(repo, made[1], outgoing, count=False)
 
     def _send_pack(
         self, repo: pygit2.Repository, files: PackFiles, new: list[pygit2.Oid], target: Path
@@ -413,7 +405,7 @@ class RemoteMirror:
         source, target = pack_directory(remote), pack_directory(repo)
         names = pack_names(source)
         for name in sorted(names - self._seen_packs):
-            files = PackFiles(source / f"{name}.pack", source / f"{name}.idx")
+            files = PackFiles.named(source, name)
             if link_pack(files, target) is False:
                 self._can_link = False
                 return

@@ -739,9 +739,10 @@ class GitStore:
 
         With a remote, the remote decides (a fast-forward push); this store's tip is then
         the remote's (`RemoteMirror.fetched_tip`), the clone's branch ref is written on
-        the next fetch. A path remote asks for the commits under its branch's lock, on
-        the tip it finds there: when the branch moved on, the chain is made on its new
-        tip and pushed in the same turn if it stands there.
+        the next fetch. A path remote asks for the commits on the tip it finds, just
+        before or under its branch's lock (RemoteMirror._push_local): when the branch
+        moved on, the chain is made on its new tip and pushed in the same turn if it
+        stands there.
         """
         if self.remote is None:
             made = self._commit_on(repo, chain, base)
