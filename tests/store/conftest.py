@@ -38,6 +38,18 @@ def run_git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
+def init_bare(path: Path) -> Path:
+    """A bare repository at `path`, its branch main, made by the git CLI."""
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    return path
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A bare repository on local disk, the remote replicas clone and push to."""
+    return init_bare(tmp_path / "remote.git")
+
+
 @pytest.fixture
 def repo_path(tmp_path: Path) -> Path:
     return tmp_path / "repo"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +106,6 @@ def test_requests_sharing_a_file_become_consecutive_commits(
     assert git("rev-list", "--count", f"{before}..main").strip() == "2"
     text = git("show", "main:shop/both.yaml")
     assert text.count("v: '2'") == 2  # the second edit was made on top of the first
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    path = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
-    return path
 
 
 class CountingMirror(RemoteMirror):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -35,13 +34,6 @@ def object_counts(repo: Path) -> dict[str, int]:
 
 def packs_in(repo: Path) -> list[Path]:
     return sorted((repo / "objects" / "pack").glob("pack-*.idx"))
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    path = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
-    return path
 
 
 def replica(tmp_path: Path, remote: Path, name: str) -> GitStore:
@@ -154,7 +146,7 @@ def test_a_pack_is_never_left_without_its_index(tmp_path: Path) -> None:
     target = tmp_path / "target"
     source.mkdir()
     target.mkdir()
-    pack = PackFiles(source / "pack-1.pack", source / "pack-1.idx")
+    pack = PackFiles.named(source, "pack-1")
     (source / "pack-1.pack").write_bytes(b"PACK")  # its index was just removed by a repack
     assert link_pack(pack, target) is None
     assert list(target.iterdir()) == []

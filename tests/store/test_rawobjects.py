@@ -25,16 +25,14 @@ from store.rawobjects import (
 )
 from store.repo import _write_tree
 from store.staging import open_staging
-from tests.store.conftest import run_git
+from tests.store.conftest import init_bare, run_git
 
 EXECUTABLE = pygit2.GIT_FILEMODE_BLOB_EXECUTABLE
 
 
 @pytest.fixture
-def repo_path(tmp_path: Path) -> Path:
-    path = tmp_path / "repo.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
-    return path
+def bare(tmp_path: Path) -> Path:
+    return init_bare(tmp_path / "repo.git")
 
 
 def hash_object(repo: Path, kind: str, data: bytes) -> str:
@@ -51,16 +49,16 @@ def mktree(repo: Path, lines: list[str]) -> str:
     ).stdout.decode().strip()  # fmt: skip
 
 
-def test_object_ids_are_the_ids_git_gives(repo_path: Path) -> None:
+def test_object_ids_are_the_ids_git_gives(bare: Path) -> None:
     for data in (b"", b"kind: ConfigMap\n", "名前: ü\n".encode(), bytes(range(256)) * 40):
-        assert str(object_id(BLOB, data)) == hash_object(repo_path, "blob", data)
+        assert str(object_id(BLOB, data)) == hash_object(bare, "blob", data)
 
 
-def test_trees_are_laid_out_in_gits_order(repo_path: Path) -> None:
+def test_trees_are_laid_out_in_gits_order(bare: Path) -> None:
     """A directory sorts as if its name ended in '/': `a` (a tree) after `a-b` and
     `a.txt`, before `a0`; git mktree sorts its input the same way."""
-    blob = hash_object(repo_path, "blob", b"x\n")
-    inner = mktree(repo_path, [f"100644 blob {blob}\tf.yaml"])
+    blob = hash_object(bare, "blob", b"x\n")
+    inner = mktree(bare, [f"100644 blob {blob}\tf.yaml"])
     names = {"a0": "file", "a": "tree", "a.txt": "file", "a-b": "exec", "Z": "file"}
     entries = {}
     lines = []
@@ -73,21 +71,21 @@ def test_trees_are_laid_out_in_gits_order(repo_path: Path) -> None:
         entries[name.encode()] = (mode, bytes.fromhex(oid))
         lines.append(f"{mode:06o} {kind} {oid}\t{name}")
     data = tree_data(entries)
-    assert str(object_id(TREE, data)) == mktree(repo_path, lines)
+    assert str(object_id(TREE, data)) == mktree(bare, lines)
     assert tree_entries(data) == entries
-    listed = run_git(repo_path, "ls-tree", "--name-only", str(object_id(TREE, data)))
+    listed = run_git(bare, "ls-tree", "--name-only", str(object_id(TREE, data)))
     assert listed.split() == ["Z", "a-b", "a.txt", "a", "a0"]
 
 
 def test_a_tree_written_in_a_staging_handle_keeps_modes_and_drops_empty_directories(
-    repo_path: Path,
+    bare: Path,
 ) -> None:
     """An executable's new content stays executable; a directory whose last file is
     removed goes; the objects are staged, not on disk, until packed."""
-    blob = hash_object(repo_path, "blob", b"old\n")
-    shop = mktree(repo_path, [f"100644 blob {blob}\tweb.yaml"])
-    base_id = mktree(repo_path, [f"100755 blob {blob}\trun.sh", f"040000 tree {shop}\tshop"])
-    repo, staged = open_staging(repo_path)
+    blob = hash_object(bare, "blob", b"old\n")
+    shop = mktree(bare, [f"100644 blob {blob}\tweb.yaml"])
+    base_id = mktree(bare, [f"100755 blob {blob}\trun.sh", f"040000 tree {shop}\tshop"])
+    repo, staged = open_staging(bare)
     new_blob = repo.put(BLOB, b"new\n")
     made, empty = _write_tree(
         repo,
@@ -95,15 +93,15 @@ def test_a_tree_written_in_a_staging_handle_keeps_modes_and_drops_empty_director
         {"run.sh": new_blob, "shop/web.yaml": None, "team/app.yaml": new_blob},
     )
     assert not empty and pygit2.Oid(hex=made) in staged.objects
-    assert not (repo_path / "objects" / made[:2]).exists()
+    assert not (bare / "objects" / made[:2]).exists()
     files = packs.write_pack(repo, list(staged.objects), packs.pack_directory(repo), count=False)
     assert files.pack.exists() and files.index.exists()
-    listing = run_git(repo_path, "ls-tree", "-r", made).splitlines()
+    listing = run_git(bare, "ls-tree", "-r", made).splitlines()
     assert listing == [
         f"100755 blob {new_blob}\trun.sh",
         f"100644 blob {new_blob}\tteam/app.yaml",
     ]
-    run_git(repo_path, "fsck", "--strict", "--no-dangling", made)
+    run_git(bare, "fsck", "--strict", "--no-dangling", made)
 
 
 @pytest.mark.parametrize("name", [b"", b".", b"..", b".git", b".GIT", b"a/b", b"a\0b"])
@@ -112,7 +110,7 @@ def test_names_git_refuses_are_refused(name: bytes) -> None:
         check_entry_name(name)
 
 
-def test_a_pack_and_its_index_are_what_git_makes_of_them(repo_path: Path) -> None:
+def test_a_pack_and_its_index_are_what_git_makes_of_them(bare: Path) -> None:
     """git index-pack, reading the pack alone, writes the same index byte for byte;
     verify-pack checks every object against its id."""
     objects = [
@@ -121,53 +119,34 @@ def test_a_pack_and_its_index_are_what_git_makes_of_them(repo_path: Path) -> Non
     ]
     tree = tree_data({b"x": (0o100644, objects[0][0].raw)})
     objects.append((object_id(TREE, tree), TREE, tree))
-    target = repo_path / "objects" / "pack"
+    target = bare / "objects" / "pack"
     files = packformat.write_pack_files(objects, target)
     assert files.pack.name == f"pack-{files.pack.read_bytes()[-20:].hex()}.pack"
     assert sorted(p.name for p in target.iterdir()) == [files.index.name, files.pack.name]
-    rebuilt = repo_path / "rebuilt.idx"
-    run_git(repo_path, "index-pack", "-o", str(rebuilt), str(files.pack))
+    rebuilt = bare / "rebuilt.idx"
+    run_git(bare, "index-pack", "-o", str(rebuilt), str(files.pack))
     assert rebuilt.read_bytes() == files.index.read_bytes()
-    run_git(repo_path, "verify-pack", str(files.index))
+    run_git(bare, "verify-pack", str(files.index))
     for oid, _, data in objects:
-        assert pygit2.Repository(str(repo_path)).odb.read(oid)[1] == data
+        assert pygit2.Repository(str(bare)).odb.read(oid)[1] == data
 
 
-def test_offsets_past_the_small_table_go_to_the_large_one(repo_path: Path) -> None:
+def test_offsets_past_the_small_table_go_to_the_large_one(bare: Path) -> None:
     """Offsets of 2 GiB and more take an 8-byte table; git index-pack puts offsets
     above a limit it is given there too, so both indexes can be compared."""
     objects = [(object_id(BLOB, d), BLOB, d) for d in (b"one\n", b"two\n", b"three\n")]
-    files = packformat.write_pack_files(objects, repo_path / "objects" / "pack")
-    records = []
-    for oid, offset, crc in _entries(files.index):
-        records.append((oid, offset, crc))
+    files = packformat.write_pack_files(objects, bare / "objects" / "pack")
+    records = packformat.read_index(files.index.read_bytes())
     pack_hash = files.pack.read_bytes()[-20:]
     first_offset = 12  # after the pack header
     made = packformat._pack_index(sorted(records), pack_hash, large_from=first_offset + 1)
-    rebuilt = repo_path / "large.idx"
+    rebuilt = bare / "large.idx"
     run_git(
-        repo_path, "index-pack", f"--index-version=2,{first_offset}", "-o", str(rebuilt),
+        bare, "index-pack", f"--index-version=2,{first_offset}", "-o", str(rebuilt),
         str(files.pack),
     )  # fmt: skip
     assert made == rebuilt.read_bytes()
     assert made != files.index.read_bytes()
-
-
-def _entries(index: Path) -> list[tuple[bytes, int, int]]:
-    """(id, offset, CRC-32) of each object in a version 2 index with small offsets."""
-    data = index.read_bytes()
-    count = int.from_bytes(data[8 + 255 * 4 : 8 + 256 * 4], "big")
-    ids_at = 8 + 256 * 4
-    crcs_at = ids_at + 20 * count
-    offsets_at = crcs_at + 4 * count
-    return [
-        (
-            data[ids_at + 20 * n : ids_at + 20 * n + 20],
-            int.from_bytes(data[offsets_at + 4 * n : offsets_at + 4 * n + 4], "big"),
-            int.from_bytes(data[crcs_at + 4 * n : crcs_at + 4 * n + 4], "big"),
-        )
-        for n in range(count)
-    ]
 
 
 def git_pack_with_deltas(repo: Path) -> Path:
@@ -192,9 +171,9 @@ def has_deltas(repo: Path, index: Path) -> bool:
 
 
 def test_small_packs_are_joined_into_one_and_gits_delta_packs_are_left(
-    repo_path: Path,
+    bare: Path,
 ) -> None:
-    directory = repo_path / "objects" / "pack"
+    directory = bare / "objects" / "pack"
     datas = [b"shared\n", b"one\n", b"two\n", b"three\n"]
     written = [
         packformat.write_pack_files(
@@ -202,27 +181,27 @@ def test_small_packs_are_joined_into_one_and_gits_delta_packs_are_left(
         )
         for n in (1, 2, 3)
     ]  # the first object is in all three
-    delta_index = git_pack_with_deltas(repo_path)
+    delta_index = git_pack_with_deltas(bare)
     joined = packs.join_small_packs(directory)
     assert joined is not None
     assert sorted(directory.glob("*.idx")) == sorted([joined.index, delta_index])
     assert not any(files.pack.exists() or files.index.exists() for files in written)
-    listed = run_git(repo_path, "verify-pack", "-v", str(joined.index)).splitlines()
+    listed = run_git(bare, "verify-pack", "-v", str(joined.index)).splitlines()
     in_pack = [line.split()[0] for line in listed if re.match(r"[0-9a-f]{40} ", line)]
     assert sorted(in_pack) == sorted(str(object_id(BLOB, d)) for d in datas)  # each once
-    assert not has_deltas(repo_path, joined.index)
-    rebuilt = repo_path / "rebuilt.idx"
-    run_git(repo_path, "index-pack", "-o", str(rebuilt), str(joined.pack))
+    assert not has_deltas(bare, joined.index)
+    rebuilt = bare / "rebuilt.idx"
+    run_git(bare, "index-pack", "-o", str(rebuilt), str(joined.pack))
     assert rebuilt.read_bytes() == joined.index.read_bytes()
-    odb = pygit2.Repository(str(repo_path)).odb
+    odb = pygit2.Repository(str(bare)).odb
     assert [odb.read(object_id(BLOB, d))[1] for d in datas] == datas
     assert packs.join_small_packs(directory) is None  # one pack of ours: nothing to join
 
 
 def test_a_pack_grown_big_waits_until_the_small_ones_are_half_its_size(
-    repo_path: Path,
+    bare: Path,
 ) -> None:
-    directory = repo_path / "objects" / "pack"
+    directory = bare / "objects" / "pack"
     noise = random.Random(7).randbytes(256 << 10)  # zlib leaves it near its size
     big = packformat.write_pack_files([(object_id(BLOB, noise), BLOB, noise)], directory)
     small = [
@@ -234,10 +213,10 @@ def test_a_pack_grown_big_waits_until_the_small_ones_are_half_its_size(
     assert packs.join_small_packs(directory) is None
 
 
-def test_now_and_then_git_rolls_the_joined_packs_up_with_deltas(repo_path: Path) -> None:
+def test_now_and_then_git_rolls_the_joined_packs_up_with_deltas(bare: Path) -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    directory = repo_path / "objects" / "pack"
+    directory = bare / "objects" / "pack"
     text = "".join(f"line {n}\n" for n in range(400)).encode()
     versions = [text + b"version %d\n" % v for v in range(6)]  # ~1.3 kB each, compressed
     for data in versions[:3]:
@@ -245,12 +224,12 @@ def test_now_and_then_git_rolls_the_joined_packs_up_with_deltas(repo_path: Path)
     maintenance = packs.PackMaintenance(repack_every=2)
     maintenance._roll_up(directory)  # the first: joined, every object whole
     [index] = directory.glob("*.idx")
-    assert not has_deltas(repo_path, index)
+    assert not has_deltas(bare, index)
     for data in versions[3:]:
         packformat.write_pack_files([(object_id(BLOB, data), BLOB, data)], directory)
     maintenance._roll_up(directory)  # the second: joined, then git's repack
     [index] = directory.glob("*.idx")
-    assert has_deltas(repo_path, index)
-    odb = pygit2.Repository(str(repo_path)).odb
+    assert has_deltas(bare, index)
+    odb = pygit2.Repository(str(bare)).odb
     assert [odb.read(object_id(BLOB, d))[1] for d in versions] == versions
-    run_git(repo_path, "fsck", "--strict")
+    run_git(bare, "fsck", "--strict")

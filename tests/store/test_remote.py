@@ -20,13 +20,6 @@ from tests.store.conftest import ALICE, configmap, deployment, run_git
 WEB = ObjectKey("apps", "Deployment", "shop", "web")
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    path = tmp_path / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
-    return path
-
-
 @pytest.fixture(params=["direct", "git-cli"])
 def transport(request: pytest.FixtureRequest) -> str:
     """Local remotes are written directly; network remotes go through the git CLI. Both run."""
