@@ -122,11 +122,13 @@ def _replicas(
 
 def bench_writes(base: Path, objects: int, count: int, rounds: int) -> None:
     """Each comparison alternates its two sides and adds up each side's writes and
-    seconds. The disk here is uneven: creating a file costs from 50 us to over 1 ms,
-    depending on the moment and on the directory (in one run, 130 us in one new
-    directory and 840 us in another, measured in the same second). So sequential
-    writes take turns every few writes, and each of `rounds` rounds starts from new
-    repositories; the replicas alternate `rounds` times."""
+    seconds. The disk here is uneven: creating a file costs from 30 us to over 1 ms of
+    CPU. Its ext4 has no journal, and without one a new inode skips those freed in the
+    last minute (six, while their inode table is unwritten), so a file made costs more
+    the more were freed lately, and each push makes three and frees about as many. So
+    sequential writes take turns every few writes, each of `rounds` rounds starts from
+    new repositories, and the replica comparisons run `rounds` times, first one side
+    first, then the other."""
     seconds = {"plain": 0.0, "pushed": 0.0}
     step, turns = 5, max(1, count // (5 * rounds))
     for round_number in range(rounds):
@@ -157,16 +159,20 @@ def bench_writes(base: Path, objects: int, count: int, rounds: int) -> None:
     for writers in (1, 8):
         one_time = two_time = 0.0
         each_round = []
-        for _ in range(rounds):
-            single, acked_one = _replicas(base, remote, [("clone-a", count, offset)], writers)
-            half = count // 2
-            both, acked_two = _replicas(
-                base,
-                remote,
-                [("clone-b", half, offset + count), ("clone-c", half, offset + count + half)],
-                writers,
-            )
+        half = count // 2
+        for round_number in range(rounds):
+            one = [("clone-a", count, offset)]
+            two = [("clone-b", half, offset + count), ("clone-c", half, offset + count + half)]
             offset += 2 * count
+            # Every other round the two replicas go first: file creation here slows as
+            # the files freed in the last minute pile up, which penalised whichever
+            # side always ran second.
+            if round_number % 2:
+                both, acked_two = _replicas(base, remote, two, writers)
+                single, acked_one = _replicas(base, remote, one, writers)
+            else:
+                single, acked_one = _replicas(base, remote, one, writers)
+                both, acked_two = _replicas(base, remote, two, writers)
             acked += acked_one + acked_two
             one_time, two_time = one_time + count / single, two_time + count / both
             each_round.append(f"{both / single:.2f}")

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import pytest
 
+import store.remote
 from store.errors import Conflict, Unavailable
 from store.keys import ObjectKey
 from store.model import Requester
@@ -405,6 +408,66 @@ def test_a_push_on_a_linked_pack_brings_the_loose_commits_beneath_it(
     assert b.get(ObjectKey("", "ConfigMap", "shop", "settings")).obj["data"] == {"mode": "fast"}
     run_git(tmp_path / "b", "fsck", "--strict")
     run_git(tmp_path / "b", "rev-list", "--objects", result.commit_id or "")
+
+
+def test_another_replicas_write_on_the_tip_is_held_from_its_linked_pack_without_a_walk(
+    tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual case: the tip one commit past what the clone holds, that commit in a
+    pack just linked. It is checked in the clone; the remote's history is not walked."""
+    a, b, mirror = a_and_a_recorded_b(tmp_path, remote)
+    a.update(configmap("settings", mode="fast"), ALICE)
+    walks: list[str] = []
+    walk = store.remote._copy_new_commits
+
+    def recorded_walk(*args: Any, **kwargs: Any) -> bool:
+        walks.append(args[2])
+        return walk(*args, **kwargs)
+
+    monkeypatch.setattr("store.remote._copy_new_commits", recorded_walk)
+    result = b.update(deployment(replicas=7), ALICE)
+    assert mirror.outcomes == [Push.ACCEPTED]
+    assert walks == []
+    assert b.get(ObjectKey("", "ConfigMap", "shop", "settings")).obj["data"] == {"mode": "fast"}
+    run_git(tmp_path / "b", "fsck", "--strict")
+    run_git(tmp_path / "b", "rev-list", "--objects", result.commit_id or "")
+
+
+def test_a_commit_on_the_held_tip_is_held_only_with_every_object_it_adds(
+    tmp_path: Path, remote: Path
+) -> None:
+    work = tmp_path / "person"
+    run_git(tmp_path, "clone", "-q", str(remote), str(work))
+    (work / "a.yaml").write_text("a: 1\n")
+    run_git(work, "add", "-A")
+    run_git(work, "commit", "-qm", "first")
+    first = run_git(work, "rev-parse", "HEAD").strip()
+    clone = tmp_path / "clone.git"
+    run_git(tmp_path, "clone", "-q", "--bare", str(work), str(clone))
+    (work / "dir").mkdir()
+    (work / "dir" / "b.yaml").write_text("b: 2\n")
+    run_git(work, "add", "-A")
+    run_git(work, "commit", "-qm", "second")
+    second = run_git(work, "rev-parse", "HEAD").strip()
+    blob = run_git(work, "rev-parse", "HEAD:dir/b.yaml").strip()
+    trees = [run_git(work, "rev-parse", "HEAD^{tree}").strip(),
+             run_git(work, "rev-parse", "HEAD:dir").strip()]  # fmt: skip
+
+    def pack_into_clone(*ids: str) -> None:
+        packed = subprocess.run(
+            ["git", "-C", str(work), "pack-objects", str(clone / "objects" / "pack" / "pack")],
+            input="\n".join(ids) + "\n", capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert packed.stdout.strip()
+
+    repo = pygit2.Repository(str(clone))
+    assert not store.remote._held_on(repo, second, first)  # not in the clone at all
+    pack_into_clone(second, *trees)  # the commit and its trees, not its new blob
+    assert not store.remote._held_on(repo, second, first)
+    assert not store.remote._held_on(repo, second, None)  # nothing known held
+    pack_into_clone(blob)
+    assert store.remote._held_on(repo, second, first)
+    assert not store.remote._held_on(repo, first, second)  # not its parent
 
 
 def merge_a_branch_pushed_before(tmp_path: Path, remote: Path) -> None:
