@@ -489,25 +489,37 @@ def _discard(directory: Path) -> None:
                 os.unlink(entry.path)
 
 
-def _held_on(repo: pygit2.Repository, tip: str, whole: str | None) -> bool:
-    """Whether `repo` holds `tip` whole because its one parent is `whole` and every
-    object it adds to it is in `repo`: the usual way the branch moves on, another
-    replica's write in a pack just linked. Looked at in the clone, where the write made
-    on `tip` has just read it, not in the remote: a remote's handle, its packs new at
-    each push, reads a commit in ~0.15 ms, and this saved 1.5 ms of a 10 ms write."""
-    if whole is None or tip not in repo.odb:
-        return False
-    try:
-        if [str(parent) for parent in commit(repo, tip).parent_ids] != [whole]:
-            return False
-        added = new_objects(repo, tip, whole)  # KeyError: a tree it adds is missing
-    except (KeyError, pygit2.GitError):
-        return False
-    return all(oid in repo.odb for oid in added)
-
-
 # Beyond this many new commits a pack from libgit2's fetch is the cheaper way.
 _MAX_COPIED_COMMITS = 64
+
+
+def _held_on(repo: pygit2.Repository, tip: str, whole: str | None) -> bool:
+    """Whether `repo` holds `tip` whole because it leads down single parents to `whole`
+    and each commit on the way is in `repo` with every object it adds to its parent:
+    the usual way the branch moves on, other replicas' writes in packs just linked.
+    Looked at in the clone, where the write made on `tip` has just read it, not in the
+    remote: a remote's handle, its packs new at each push, read a commit in ~0.15 ms,
+    and walking the remote took 1.5 ms of a 10 ms write, 8-12 ms of a push of eight."""
+    if whole is None:
+        return False
+    cursor = tip
+    try:
+        for _ in range(_MAX_COPIED_COMMITS):
+            if cursor == whole:
+                return True
+            if cursor not in repo.odb:
+                return False
+            parents = commit(repo, cursor).parent_ids
+            if len(parents) != 1:
+                return False  # a merge: its other side is walked in the remote
+            parent = str(parents[0])
+            added = new_objects(repo, cursor, parent)  # KeyError: a tree it adds is missing
+            if not all(oid in repo.odb for oid in added):
+                return False
+            cursor = parent
+    except (KeyError, pygit2.GitError):
+        return False
+    return False
 
 
 def _copy_new_commits(

@@ -410,13 +410,14 @@ def test_a_push_on_a_linked_pack_brings_the_loose_commits_beneath_it(
     run_git(tmp_path / "b", "rev-list", "--objects", result.commit_id or "")
 
 
-def test_another_replicas_write_on_the_tip_is_held_from_its_linked_pack_without_a_walk(
+def test_other_replicas_writes_on_the_tip_are_held_from_their_linked_packs_without_a_walk(
     tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The usual case: the tip one commit past what the clone holds, that commit in a
-    pack just linked. It is checked in the clone; the remote's history is not walked."""
+    """The usual case: the tip a few commits past what the clone holds, each one in a
+    pack just linked. They are checked in the clone; the remote's history is not walked."""
     a, b, mirror = a_and_a_recorded_b(tmp_path, remote)
     a.update(configmap("settings", mode="fast"), ALICE)
+    a.create(configmap("more"), ALICE)
     walks: list[str] = []
     walk = store.remote._copy_new_commits
 
@@ -429,29 +430,34 @@ def test_another_replicas_write_on_the_tip_is_held_from_its_linked_pack_without_
     assert mirror.outcomes == [Push.ACCEPTED]
     assert walks == []
     assert b.get(ObjectKey("", "ConfigMap", "shop", "settings")).obj["data"] == {"mode": "fast"}
+    assert b.get(ObjectKey("", "ConfigMap", "shop", "more")).obj["metadata"]["name"] == "more"
     run_git(tmp_path / "b", "fsck", "--strict")
     run_git(tmp_path / "b", "rev-list", "--objects", result.commit_id or "")
 
 
-def test_a_commit_on_the_held_tip_is_held_only_with_every_object_it_adds(
+def test_commits_on_the_held_tip_are_held_only_with_every_object_each_adds(
     tmp_path: Path, remote: Path
 ) -> None:
     work = tmp_path / "person"
     run_git(tmp_path, "clone", "-q", str(remote), str(work))
-    (work / "a.yaml").write_text("a: 1\n")
-    run_git(work, "add", "-A")
-    run_git(work, "commit", "-qm", "first")
-    first = run_git(work, "rev-parse", "HEAD").strip()
+
+    def commit_file(path: str, text: str) -> tuple[str, list[str], str]:
+        """The commit, its new trees and its new blob."""
+        (work / path).parent.mkdir(exist_ok=True)
+        (work / path).write_text(text)
+        run_git(work, "add", "-A")
+        run_git(work, "commit", "-qm", f"add {path}")
+        trees = [run_git(work, "rev-parse", "HEAD^{tree}").strip()]
+        if "/" in path:
+            trees.append(run_git(work, "rev-parse", f"HEAD:{path.split('/')[0]}").strip())
+        blob = run_git(work, "rev-parse", f"HEAD:{path}").strip()
+        return run_git(work, "rev-parse", "HEAD").strip(), trees, blob
+
+    first, _, _ = commit_file("a.yaml", "a: 1\n")
     clone = tmp_path / "clone.git"
     run_git(tmp_path, "clone", "-q", "--bare", str(work), str(clone))
-    (work / "dir").mkdir()
-    (work / "dir" / "b.yaml").write_text("b: 2\n")
-    run_git(work, "add", "-A")
-    run_git(work, "commit", "-qm", "second")
-    second = run_git(work, "rev-parse", "HEAD").strip()
-    blob = run_git(work, "rev-parse", "HEAD:dir/b.yaml").strip()
-    trees = [run_git(work, "rev-parse", "HEAD^{tree}").strip(),
-             run_git(work, "rev-parse", "HEAD:dir").strip()]  # fmt: skip
+    second, second_trees, second_blob = commit_file("dir/b.yaml", "b: 2\n")
+    third, third_trees, third_blob = commit_file("c.yaml", "c: 3\n")
 
     def pack_into_clone(*ids: str) -> None:
         packed = subprocess.run(
@@ -461,13 +467,14 @@ def test_a_commit_on_the_held_tip_is_held_only_with_every_object_it_adds(
         assert packed.stdout.strip()
 
     repo = pygit2.Repository(str(clone))
-    assert not store.remote._held_on(repo, second, first)  # not in the clone at all
-    pack_into_clone(second, *trees)  # the commit and its trees, not its new blob
-    assert not store.remote._held_on(repo, second, first)
-    assert not store.remote._held_on(repo, second, None)  # nothing known held
-    pack_into_clone(blob)
+    assert not store.remote._held_on(repo, third, first)  # not in the clone at all
+    pack_into_clone(third, *third_trees, third_blob, second, *second_trees)  # not b.yaml
+    assert not store.remote._held_on(repo, third, first)  # the commit beneath lacks its blob
+    assert not store.remote._held_on(repo, third, None)  # nothing known held
+    pack_into_clone(second_blob)
+    assert store.remote._held_on(repo, third, first)
     assert store.remote._held_on(repo, second, first)
-    assert not store.remote._held_on(repo, first, second)  # not its parent
+    assert not store.remote._held_on(repo, first, third)  # not beneath it
 
 
 def merge_a_branch_pushed_before(tmp_path: Path, remote: Path) -> None:
