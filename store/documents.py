@@ -10,6 +10,7 @@ import itertools
 import json
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,7 +217,36 @@ def parse_file(
     return ParsedFile(tuple(declarations), tuple(problems), is_json)
 
 
+class LoadedDocuments:
+    """Documents a write has just loaded to check the text it made (store.yamledit),
+    handed to the parse of the file it commits, where the same text comes back: each
+    loaded once (a load is most of what a small write costs after its push). Each is
+    taken once, so no two readers share an object; a few are kept, as a write may
+    never be committed."""
+
+    def __init__(self, kept: int = 64) -> None:
+        self._kept = kept
+        self._documents: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def hand_over(self, text: str, document: Any) -> None:
+        with self._lock:
+            self._documents[text] = document
+            if len(self._documents) > self._kept:  # the oldest goes (dicts keep order)
+                del self._documents[next(iter(self._documents))]
+
+    def take(self, text: str) -> Any:
+        """The document loaded from `text`, or None."""
+        with self._lock:
+            return self._documents.pop(text, None)
+
+
+LOADED = LoadedDocuments()
+
+
 def _load_segment(path: str, segment: str, line: int, is_json: bool) -> tuple[Any, Problem | None]:
+    if not is_json and (loaded := LOADED.take(segment)) is not None:
+        return loaded, None
     try:
         return (json.loads(segment) if is_json else load_yaml(segment)), None
     except json.JSONDecodeError as exc:

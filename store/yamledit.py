@@ -22,7 +22,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from store.documents import KubeLoader, is_blank, load_yaml
+from store.documents import LOADED, KubeLoader, is_blank, load_yaml
 from store.equality import same
 
 try:
@@ -52,8 +52,11 @@ def update_document(segment: str, old: Any, new: Any) -> str:
     if same(old, new):
         return segment
     spliced = _splice_scalars(segment, old, new)
-    if spliced is not None and same(load_yaml(spliced), new):
-        return spliced
+    if spliced is not None:
+        loaded = load_yaml(spliced)
+        if same(loaded, new):
+            LOADED.hand_over(spliced, loaded)  # parsed again once committed: taken there
+            return spliced
     return _round_trip(segment, new)
 
 

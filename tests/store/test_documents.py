@@ -7,7 +7,11 @@ from typing import Any
 import pytest
 import yaml
 
-from store.documents import load_yaml, parse_file, split_segments
+from store import documents
+from store.documents import LoadedDocuments, load_yaml, parse_file, split_segments
+from store.keys import ObjectKey
+from store.repo import GitStore
+from tests.store.conftest import ALICE, GitRunner, deployment
 from tests.store.realistic_repo import FILES
 
 
@@ -71,3 +75,36 @@ def test_non_utf8_and_non_mapping_documents_are_problems() -> None:
         "not a valid Kubernetes object: apiVersion: Required value; metadata: Required value;"
         " metadata.name: Required value",
     ]
+
+
+def test_a_document_handed_over_is_taken_once_and_only_for_its_own_text() -> None:
+    loaded = LoadedDocuments(kept=2)
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n"
+    document = load_yaml(text)
+    loaded.hand_over(text, document)
+    assert loaded.take(text + "\n") is None
+    assert loaded.take(text) is document
+    assert loaded.take(text) is None  # never shared by two readers
+    for name in ("a", "b", "c"):  # a write never committed: the oldest go
+        loaded.hand_over(name, name)
+    assert [loaded.take(name) for name in ("a", "b", "c")] == [None, "b", "c"]
+
+
+def test_a_committed_file_is_parsed_from_the_document_its_write_checked(
+    store: GitStore, git: GitRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create(deployment(), ALICE)
+    loads: list[str] = []
+    real_load = documents.load_yaml
+
+    def counted_load(text: str) -> Any:
+        loads.append(text)
+        return real_load(text)
+
+    monkeypatch.setattr(documents, "load_yaml", counted_load)  # the parse path's loader
+    store.update(deployment(replicas=5), ALICE)  # spliced in place, checked by loading it
+    assert loads == []
+    on_disk = git("show", "HEAD:shop/deployment-web.yaml")
+    parsed = store.get(ObjectKey("apps", "Deployment", "shop", "web")).obj
+    assert parsed["spec"] == yaml.safe_load(on_disk)["spec"]
+    assert parsed["spec"]["replicas"] == 5
