@@ -42,9 +42,24 @@ TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;
 
 def start_gitplane(repo: Path, state: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gitplane_cli.main", "up", "--repo", str(repo), "--dir", str(state),
-         "--api-port", "0", "--webhook-port", "0", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gitplane_cli.main",
+            "up",
+            "--repo",
+            str(repo),
+            "--dir",
+            str(state),
+            "--api-port",
+            "0",
+            "--webhook-port",
+            "0",
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     endpoints = state / "endpoints.json"
     deadline = time.monotonic() + 120
@@ -84,12 +99,21 @@ class StaticCopy:
     async def handle(self, request: web.Request) -> web.Response:
         key = (request.path_qs, request.headers.get("Accept", ""))
         if key not in self.cache:
-            async with aiohttp.ClientSession() as session, session.get(
-                self.upstream + request.path_qs, headers={"Accept": key[1]}, ssl=self.context
-            ) as response:
-                self.cache[key] = (response.status, response.headers.get("Content-Type"), await response.read())
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(
+                    self.upstream + request.path_qs, headers={"Accept": key[1]}, ssl=self.context
+                ) as response,
+            ):
+                self.cache[key] = (
+                    response.status,
+                    response.headers.get("Content-Type"),
+                    await response.read(),
+                )
         code, content_type, body = self.cache[key]
-        return web.Response(status=code, body=body, headers={"Content-Type": content_type or "application/json"})
+        return web.Response(
+            status=code, body=body, headers={"Content-Type": content_type or "application/json"}
+        )
 
 
 async def kubectl_time(kubeconfig: Path, env: dict[str, str], runs: int = 3) -> float:
@@ -97,8 +121,16 @@ async def kubectl_time(kubeconfig: Path, env: dict[str, str], runs: int = 3) -> 
     for _ in range(runs + 1):  # the first run fills kubectl's discovery cache
         start = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
-            "kubectl", f"--kubeconfig={kubeconfig}", "get", "manifests", "-A", "--no-headers",
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            "kubectl",
+            f"--kubeconfig={kubeconfig}",
+            "get",
+            "manifests",
+            "-A",
+            "--no-headers",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         out, err = await process.communicate()
         assert process.returncode == 0, err.decode()
         best = min(best, time.perf_counter() - start)
@@ -138,14 +170,20 @@ async def run_all(base: Path, endpoints: dict[str, Any], pid: int) -> None:
     await site.start()
     static_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     static_config = base / "kubeconfig-static"
-    static_config.write_text((state / "kubeconfig").read_text().replace(f":{endpoints['api']}", f":{static_port}"))
+    static_config.write_text(
+        (state / "kubeconfig").read_text().replace(f":{endpoints['api']}", f":{static_port}")
+    )
     print(f"kubectl get manifests -A, {endpoints and ''}")
     ours = await kubectl_time(state / "kubeconfig", env)
     floor = await kubectl_time(static_config, {**env, "KUBECACHEDIR": str(base / "kcache-static")})
-    print(f"  gitplane {ours * 1e3:.0f} ms, static copy {floor * 1e3:.0f} ms: {ours / floor:.2f}x   (target <= 2x)")
+    print(
+        f"  gitplane {ours * 1e3:.0f} ms, static copy {floor * 1e3:.0f} ms: {ours / floor:.2f}x   (target <= 2x)"
+    )
     await runner.cleanup()
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=8)) as session:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=context, limit=8)
+    ) as session:
         # 2. One list page of 500 as a Table, warm.
         page_url = f"{url}/apis/gitplane.io/v1alpha1/manifests?limit=500"
         samples = []
@@ -154,18 +192,25 @@ async def run_all(base: Path, endpoints: dict[str, Any], pid: int) -> None:
             async with session.get(page_url, headers={"Accept": TABLE}) as response:
                 await response.read()
             samples.append(time.perf_counter() - start)
-        print(f"list page of 500 (Table), request time p50 {statistics.median(samples) * 1e3:.1f} ms,"
-              f" min {min(samples) * 1e3:.1f} ms   (target server time < 30 ms)")
+        print(
+            f"list page of 500 (Table), request time p50 {statistics.median(samples) * 1e3:.1f} ms,"
+            f" min {min(samples) * 1e3:.1f} ms   (target server time < 30 ms)"
+        )
 
         # 3. GET one Manifest at a paced 200 requests/s.
         async with session.get(f"{url}/apis/gitplane.io/v1alpha1/manifests?limit=2000") as response:
-            names = [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in (await response.json())["items"]]
+            names = [
+                (i["metadata"]["namespace"], i["metadata"]["name"])
+                for i in (await response.json())["items"]
+            ]
         latencies: list[float] = []
 
         async def one(i: int) -> None:
             ns, name = names[(i * 7919) % len(names)]
             start = time.perf_counter()
-            async with session.get(f"{url}/apis/gitplane.io/v1alpha1/namespaces/{ns}/manifests/{name}") as r:
+            async with session.get(
+                f"{url}/apis/gitplane.io/v1alpha1/namespaces/{ns}/manifests/{name}"
+            ) as r:
                 await r.read()
                 assert r.status == 200
             latencies.append(time.perf_counter() - start)
@@ -176,8 +221,10 @@ async def run_all(base: Path, endpoints: dict[str, Any], pid: int) -> None:
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
         latencies.sort()
-        print(f"GET one Manifest at 200/s: p50 {latencies[499] * 1e3:.2f} ms,"
-              f" p99 {latencies[989] * 1e3:.2f} ms   (target p99 < 5 ms)")
+        print(
+            f"GET one Manifest at 200/s: p50 {latencies[499] * 1e3:.2f} ms,"
+            f" p99 {latencies[989] * 1e3:.2f} ms   (target p99 < 5 ms)"
+        )
 
         # 4. Watch event delivery after a commit made through the API.
         ns, name = names[0]
@@ -185,19 +232,24 @@ async def run_all(base: Path, endpoints: dict[str, Any], pid: int) -> None:
         async with session.get(item_url) as response:
             rv = (await response.json())["metadata"]["resourceVersion"]
         delays = []
-        async with session.get(f"{url}/apis/gitplane.io/v1alpha1/namespaces/{ns}/manifests?watch=1"
-                               f"&resourceVersion={rv}&timeoutSeconds=60") as watch:
+        async with session.get(
+            f"{url}/apis/gitplane.io/v1alpha1/namespaces/{ns}/manifests?watch=1"
+            f"&resourceVersion={rv}&timeoutSeconds=60"
+        ) as watch:
             for replicas in range(20):
                 patch = {"spec": {"object": {"spec": {"replicas": 100 + replicas}}}}
-                async with session.patch(item_url, json=patch,
-                                         headers={"Content-Type": "application/merge-patch+json"}) as r:
+                async with session.patch(
+                    item_url, json=patch, headers={"Content-Type": "application/merge-patch+json"}
+                ) as r:
                     assert r.status == 200, await r.text()
                     committed = time.perf_counter()
                 line = await watch.content.readline()
                 delays.append(time.perf_counter() - committed)
                 assert json.loads(line)["type"] == "MODIFIED"
-        print(f"watch event after the commit (write acknowledged): p50 {statistics.median(delays) * 1e3:.2f} ms,"
-              f" max {max(delays) * 1e3:.2f} ms   (target < 100 ms)")
+        print(
+            f"watch event after the commit (write acknowledged): p50 {statistics.median(delays) * 1e3:.2f} ms,"
+            f" max {max(delays) * 1e3:.2f} ms   (target < 100 ms)"
+        )
     print(f"server RSS {rss_mb(pid):.0f} MB   (target < 300 MB)")
 
 

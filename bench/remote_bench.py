@@ -116,7 +116,8 @@ def _replicas(
     go, out = context.Event(), context.Queue()
     procs = [
         context.Process(
-            target=_replica_worker, args=(str(base / name), str(remote), n, offset, writers, go, out)
+            target=_replica_worker,
+            args=(str(base / name), str(remote), n, offset, writers, go, out),
         )
         for name, n, offset in jobs
     ]
@@ -163,13 +164,17 @@ def bench_writes(base: Path, objects: int, count: int, rounds: int) -> None:
             offset += 2 * step
     written = rounds * turns * step
     no_remote, with_remote = written / seconds["plain"], written / seconds["pushed"]
-    print(f"sequential acknowledged writes: no remote {no_remote:.0f}/s, pushed to a local remote"
-          f" {with_remote:.0f}/s = {with_remote / no_remote:.2f}   (target >= 0.5)")
+    print(
+        f"sequential acknowledged writes: no remote {no_remote:.0f}/s, pushed to a local remote"
+        f" {with_remote:.0f}/s = {with_remote / no_remote:.2f}   (target >= 0.5)"
+    )
     cli = GitStore(base / "clone-cli", remote=RemoteMirror(str(remote), "main", direct_local=False))
     through_git = (count // 4) / updates(cli, count // 4, offset=offset)
     offset += count // 4
-    print(f"  the same remote through the git CLI (the transport of ssh/https remotes):"
-          f" {through_git:.0f}/s = {through_git / no_remote:.2f} (a git process and a push per write)")
+    print(
+        f"  the same remote through the git CLI (the transport of ssh/https remotes):"
+        f" {through_git:.0f}/s = {through_git / no_remote:.2f} (a git process and a push per write)"
+    )
 
     for path in ("clone-a", "clone-b", "clone-c"):
         GitStore(base / path, remote=RemoteMirror(str(remote), "main"))  # clone before timing
@@ -205,11 +210,19 @@ def bench_writes(base: Path, objects: int, count: int, rounds: int) -> None:
         )
         while_both = sum(both_writing) / rounds
         print(f"  while both were writing: {while_both:.0f}/s = {while_both / one_rate:.2f}")
-    history = set(subprocess.run(["git", "-C", str(remote), "rev-list", "main"], capture_output=True,
-                                 text=True, check=True).stdout.split())
+    history = set(
+        subprocess.run(
+            ["git", "-C", str(remote), "rev-list", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    )
     subprocess.run(["git", "-C", str(remote), "fsck", "--strict"], check=True, capture_output=True)
-    print(f"  {len(acked)} acknowledged replica writes, all in the remote's history:"
-          f" {set(acked) <= history}; git fsck clean")
+    print(
+        f"  {len(acked)} acknowledged replica writes, all in the remote's history:"
+        f" {set(acked) <= history}; git fsck clean"
+    )
 
 
 def _git(*args: str) -> None:
@@ -220,15 +233,29 @@ async def bench_hook(base: Path) -> None:
     remote = base / "hook-remote.git"
     _git("init", "-q", "--bare", "-b", "main", str(remote))
     store = GitStore(base / "hook-clone", remote=RemoteMirror(str(remote), "main"))
-    store.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seed", "namespace": "shop"}}, WHO)
+    store.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "seed", "namespace": "shop"},
+        },
+        WHO,
+    )
     secret = b"bench-secret"
     pki = prepare_pki(base / "pki")
-    app = make_api_app(AsyncStore(store, fetch_interval=3600), authenticate=client_certificate_user,
-                       hook_secret=secret)
+    app = make_api_app(
+        AsyncStore(store, fetch_interval=3600),
+        authenticate=client_certificate_user,
+        hook_secret=secret,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0,
-                       ssl_context=serving_context(str(pki.cert_file), str(pki.key_file), str(pki.ca_file)))
+    site = web.TCPSite(
+        runner,
+        "127.0.0.1",
+        0,
+        ssl_context=serving_context(str(pki.cert_file), str(pki.key_file), str(pki.ca_file)),
+    )
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     issued = issue_client_certificate(pki.ca, "bench")
@@ -241,23 +268,40 @@ async def bench_hook(base: Path) -> None:
     async with aiohttp.ClientSession() as session:
         for n in range(10):
             (person / "shop" / f"pr-{n}.yaml").write_text(
-                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pr-{n}\n  namespace: shop\n")
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pr-{n}\n  namespace: shop\n"
+            )
             _git("-C", str(person), "add", "-A")
-            _git("-C", str(person), "-c", "user.name=p", "-c", "user.email=p@x", "commit", "-qm", f"pr {n}")
+            _git(
+                "-C",
+                str(person),
+                "-c",
+                "user.name=p",
+                "-c",
+                "user.email=p@x",
+                "commit",
+                "-qm",
+                f"pr {n}",
+            )
             _git("-C", str(person), "push", "-q", "origin", "main")
             body = b'{"ref": "refs/heads/main"}'
             signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
             start = time.perf_counter()
-            async with session.post(f"https://127.0.0.1:{port}/hooks/git", data=body, ssl=context,
-                                    headers={"X-Hub-Signature-256": signature}) as response:
+            async with session.post(
+                f"https://127.0.0.1:{port}/hooks/git",
+                data=body,
+                ssl=context,
+                headers={"X-Hub-Signature-256": signature},
+            ) as response:
                 assert response.status == 200
             url = f"https://127.0.0.1:{port}/apis/gitplane.io/v1alpha1/namespaces/shop/manifests/configmap.pr-{n}"
             async with session.get(url, ssl=context) as response:
                 assert response.status == 200
             delays.append(time.perf_counter() - start)
     await runner.cleanup()
-    print(f"outside commit visible through the API after POST /hooks/git: p50 {sorted(delays)[5] * 1e3:.1f} ms,"
-          f" max {max(delays) * 1e3:.1f} ms   (target < 1000 ms)")
+    print(
+        f"outside commit visible through the API after POST /hooks/git: p50 {sorted(delays)[5] * 1e3:.1f} ms,"
+        f" max {max(delays) * 1e3:.1f} ms   (target < 1000 ms)"
+    )
 
 
 def main() -> None:

@@ -204,9 +204,7 @@ class RemoteMirror:
             return Push.REMOTE_MOVED
         raise Unavailable(f"the Git remote refused the push: {_last_line(result)}")
 
-    def _push_local(
-        self, repo: pygit2.Repository, base: str | None, commits_on: CommitsOn
-    ) -> Push:
+    def _push_local(self, repo: pygit2.Repository, base: str | None, commits_on: CommitsOn) -> Push:
         """The commits made on the remote's tip and packed, then, under the branch's lock,
         the pack linked into the remote and its branch moved. When the lock is free they
         are made before it, on the tip seen then: the lock is the one thing replicas take
@@ -229,9 +227,7 @@ class RemoteMirror:
                     locked_tip = self._tip_of(remote)
                     if not made_first or locked_tip != tip:
                         tip = locked_tip
-                        made, packed = self._made_on(
-                            remote, repo, tip, base, commits_on, outgoing
-                        )
+                        made, packed = self._made_on(remote, repo, tip, base, commits_on, outgoing)
                     if made is not None:
                         if packed is not None:
                             sent = self._send_pack(repo, packed, made[1], pack_directory(remote))

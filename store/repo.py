@@ -605,8 +605,7 @@ class GitStore:
             message = _commit_message(subject, request.who, request.request_id, request.trailers)
             chain.planned.append(_Planned(index, changed, message, request.who))
             chain.replaces_only &= all(
-                isinstance(op, Put) and state.snapshot.get(key) is not None
-                for key, op in keyed
+                isinstance(op, Put) and state.snapshot.get(key) is not None for key, op in keyed
             )
         chain.paths = sorted(blobs)
         return chain

@@ -86,7 +86,9 @@ def test_files_are_checked_at_most_once_per_interval(
     tls_files: tuple[Path, Path], ca: CertificateAuthority, tmp_path: Path
 ) -> None:
     now = [100.0]
-    tls = ReloadingServerTLS(str(tls_files[0]), str(tls_files[1]), check_interval=5, clock=lambda: now[0])
+    tls = ReloadingServerTLS(
+        str(tls_files[0]), str(tls_files[1]), check_interval=5, clock=lambda: now[0]
+    )
     issue(ca, tmp_path / "new.crt", tmp_path / "new.key")
     os.replace(tmp_path / "new.key", tls_files[1])
     os.replace(tmp_path / "new.crt", tls_files[0])
