@@ -220,9 +220,9 @@ def parse_file(
 class LoadedDocuments:
     """Documents a write has just loaded to check the text it made (store.yamledit),
     handed to the parse of the file it commits, where the same text comes back: each
-    loaded once (a load is most of what a small write costs after its push). Each is
-    taken once, so no two readers share an object; a few are kept, as a write may
-    never be committed."""
+    loaded once (a tenth of a small write's CPU). Each is taken once, so no two
+    readers share an object; a few are kept, as a write may never be committed (a dry
+    run, a conflict)."""
 
     def __init__(self, kept: int = 64) -> None:
         self._kept = kept

@@ -493,7 +493,7 @@ def _held_on(repo: pygit2.Repository, tip: str, whole: str | None) -> bool:
     """Whether `repo` holds `tip` whole because it leads down single parents to `whole`
     and each commit on the way is in `repo` with every object it adds to its parent:
     the usual way the branch moves on, other replicas' writes in packs just linked.
-    Looked at in the clone, where the write made on `tip` has just read it, not in the
+    Looked at in the clone (where a write made on `tip` has just read it), not in the
     remote: a remote's handle, its packs new at each push, read a commit in ~0.15 ms,
     and walking the remote took 1.5 ms of a 10 ms write, 8-12 ms of a push of eight."""
     if whole is None:
