@@ -615,10 +615,11 @@ class GitStore:
         made = replace(chain, base=base, committed=[])
         base_tree = repo[base].peel(pygit2.Tree) if base else None
         files: dict[str, str | None] = {}
+        subtrees: _Subtrees = {}  # a directory no later commit changes is made once
         tip = base
         for planned in chain.planned:
             files.update(planned.files)
-            tree_id = _write_tree(repo, base_tree, files)[0]
+            tree_id = _write_tree(repo, base_tree, files, subtrees)[0]
             tip = self._create_commit(repo, tip, tree_id, planned.message, planned.who)
             made.committed.append((planned.index, tip))
         return made
@@ -959,11 +960,18 @@ def _remove_empty_dirs(directory: Path, stop: Path) -> None:
         directory = directory.parent
 
 
+# The subtrees made for a chain: (the base subtree's raw id, the changes in it) -> made.
+_Subtrees = dict[tuple[bytes | None, frozenset[tuple[str, str | None]]], tuple[str, bool]]
+
+
 def _write_tree(
-    repo: pygit2.Repository, base: Any, changes: dict[str, str | None]
+    repo: pygit2.Repository, base: Any, changes: dict[str, str | None], subtrees: _Subtrees
 ) -> tuple[str, bool]:
     """A tree equal to `base` but for `changes` (path -> blob id, None = remove), and
-    whether it is empty (a directory left empty is dropped from its parent)."""
+    whether it is empty (a directory left empty is dropped from its parent). Each
+    commit of a chain holds the changes of those before it: the directories it leaves
+    alone come from `subtrees` (a chain of eight writes in eight directories made 44
+    trees instead of 16, half of its commits' cost)."""
     by_dir: dict[str, dict[str, str | None]] = {}
     files: dict[str, str | None] = {}
     for path, blob in changes.items():
@@ -986,10 +994,12 @@ def _write_tree(
     for name, sub_changes in by_dir.items():
         key = name.encode()
         existing = entries.get(key)
-        sub_base = None
-        if existing is not None and existing[0] == TREE_MODE:
-            sub_base = repo[pygit2.Oid(raw=existing[1])]
-        sub_tree, empty = _write_tree(repo, sub_base, sub_changes)
+        sub_base_id = existing[1] if existing is not None and existing[0] == TREE_MODE else None
+        made = subtrees.get(made_key := (sub_base_id, frozenset(sub_changes.items())))
+        if made is None:
+            sub_base = repo[pygit2.Oid(raw=sub_base_id)] if sub_base_id is not None else None
+            made = subtrees[made_key] = _write_tree(repo, sub_base, sub_changes, subtrees)
+        sub_tree, empty = made
         if empty:
             entries.pop(key, None)
         else:

@@ -60,6 +60,27 @@ def test_each_request_is_its_own_commit_by_its_own_author(
         assert stored.resource_version == store.get(stored.key).resource_version
 
 
+def test_each_commit_of_a_chain_over_many_directories_holds_the_writes_up_to_it(
+    store: GitStore, git: GitRunner
+) -> None:
+    """Directories a commit leaves alone are taken from the commit before it (made
+    once per chain): each commit still holds exactly the writes up to it."""
+    store.create(configmap("old", namespace="tmp"), ALICE)
+    namespaces = ["shop", "ops", "web", "shop"]
+    requests = [put(configmap(f"n{n}", namespace=ns)) for n, ns in enumerate(namespaces)]
+    requests.append(WriteRequest([Delete(ObjectKey("", "ConfigMap", "tmp", "old"))], ALICE))
+    results = store.apply_batch(requests)
+    commits = [r.commit_id for r in results if isinstance(r, WriteResult)]
+    assert len(commits) == 5
+    written = [f"{ns}/configmap-n{n}.yaml" for n, ns in enumerate(namespaces)]
+    for upto, commit in enumerate(commits):
+        listed = git("ls-tree", "-r", "--name-only", commit).split()
+        assert [path in listed for path in written] == [n <= upto for n in range(4)]
+        assert ("tmp/configmap-old.yaml" in listed) == (upto < 4)
+    assert "tmp" not in git("ls-tree", "--name-only", commits[-1]).split()  # left empty: gone
+    git("fsck", "--strict")
+
+
 def test_a_failing_request_fails_alone(store: GitStore, git: GitRunner) -> None:
     store.create(configmap("taken"), ALICE)
     before = git("rev-parse", "main").strip()

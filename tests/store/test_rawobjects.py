@@ -91,6 +91,7 @@ def test_a_tree_written_in_a_staging_handle_keeps_modes_and_drops_empty_director
         repo,
         repo[base_id],
         {"run.sh": new_blob, "shop/web.yaml": None, "team/app.yaml": new_blob},
+        {},
     )
     assert not empty and pygit2.Oid(hex=made) in staged.objects
     assert not (bare / "objects" / made[:2]).exists()
