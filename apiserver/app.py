@@ -54,7 +54,9 @@ def build_strategies(
             bookmark_every=bookmark_every,
             transform=transform,
         ),
-        info.REVISIONS.plural: RevisionStrategy(store, info.REVISIONS),
+        info.REVISIONS.plural: RevisionStrategy(
+            store, info.REVISIONS, bookmark_every=bookmark_every
+        ),
         info.REVERTS.plural: OperationStrategy(store, info.REVERTS),
         info.ROLLBACKS.plural: OperationStrategy(store, info.ROLLBACKS),
         info.CHANGESETS.plural: ChangeSetStrategy(store, info.CHANGESETS, validator, transform),

@@ -18,6 +18,10 @@ from store.model import StoredObject
 
 BOOKMARK_EVERY = 15.0  # seconds without an event before a bookmark (when allowed)
 
+# The events after a resource version and the version they lead to (store errors:
+# Expired for a version the branch no longer has, Invalid for one that is not a version).
+ChangesSince = Callable[[str], Awaitable[tuple[list[WatchItem], str]]]
+
 
 async def store_watch(
     store: AsyncStore,
@@ -27,6 +31,32 @@ async def store_watch(
     *,
     bookmark_every: float = BOOKMARK_EVERY,
 ) -> AsyncIterator[WatchItem]:
+    """A watch over objects: each change converted (None: not watched)."""
+
+    async def changes_since(rv: str) -> tuple[list[WatchItem], str]:
+        events, reached = await store.watch_events(rv)
+        items = []
+        for event in events:
+            converted = convert(event.object)
+            if converted is not None:
+                items.append(WatchItem(event.type, converted))
+        return items, reached
+
+    async for item in feed_watch(
+        store, options, changes_since, initial_list, bookmark_every=bookmark_every
+    ):
+        yield item
+
+
+async def feed_watch(
+    store: AsyncStore,
+    options: ListOptions,
+    changes_since: ChangesSince,
+    initial_list: Callable[[], Awaitable[ListResult]],
+    *,
+    bookmark_every: float = BOOKMARK_EVERY,
+) -> AsyncIterator[WatchItem]:
+    """A watch over whatever `changes_since` makes of the commits after a version."""
     rv = options.resource_version
     if options.sends_initial_events or rv in ("", "0"):
         listed = await initial_list()
@@ -37,15 +67,13 @@ async def store_watch(
             yield WatchItem("BOOKMARK", resource_version=rv, initial_events_end=True)
     while True:
         try:
-            events, reached = await store.watch_events(rv)
+            items, reached = await changes_since(rv)
         except store_errors.Expired as exc:
             raise status.Expired(f"too old resource version: {rv} ({exc.message})") from None
         except store_errors.Invalid as exc:
             raise status.BadRequest(exc.message) from None
-        for event in events:
-            converted = convert(event.object)
-            if converted is not None:
-                yield WatchItem(event.type, converted)
+        for item in items:
+            yield item
         rv = reached
         moved = await store.wait_for_change(rv, within=bookmark_every)
         if not moved and options.allow_watch_bookmarks:

@@ -100,6 +100,11 @@ class AsyncStore:
     ) -> RevisionPage:
         return await self._read(self.history.revisions, namespace, limit, continue_token)
 
+    async def revisions_since(
+        self, since_rv: str, namespace: str | None = None
+    ) -> tuple[list[Revision], str]:
+        return await self._read(self.history.revisions_since, since_rv, namespace)
+
     async def revision(self, revision: str, namespace: str | None = None) -> Revision:
         return await self._read(self.history.revision, revision, namespace)
 

@@ -117,6 +117,29 @@ class History:
         ]
         return RevisionPage(items, token)
 
+    def revisions_since(
+        self, since_rv: str, namespace: str | None = None
+    ) -> tuple[list[Revision], str]:
+        """The commits after `since_rv` that changed objects of `namespace` (None: any),
+        oldest first, and the version they lead to: what a watch of revisions sends.
+        Raises Expired as GitStore.watch_events does."""
+        store = self.store
+        with store._lock:
+            pairs = store._timeline.changes_since(since_rv)
+            reached = store._timeline.resource_version
+        steps = {step.resource_version: step for step, _ in pairs}  # in commit order
+        repo = store._repo()
+        revisions = []
+        for step in steps.values():
+            changes = [
+                ObjectChange(c.type, c.key)
+                for c in step.changes
+                if namespace is None or c.key.namespace == namespace
+            ]
+            if changes:
+                revisions.append(_revision(repo, step.commit_id, step.resource_version, changes))
+        return revisions, reached
+
     def resolve(self, revision: str) -> str:
         """A full commit id on the branch for a full id or a unique prefix (7+ hex digits)."""
         value = revision.strip().lower()

@@ -7,12 +7,21 @@ found again through its trailers (`Gitplane-Operation`, `Gitplane-Name`).
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from apiserver.context import RequestContext
 from apiserver.errors import to_api_error
-from apiserver.resources.base import JSONObject, ListResult, VerbsNotServed, commit_message
+from apiserver.resources.base import (
+    JSONObject,
+    ListResult,
+    VerbsNotServed,
+    WatchItem,
+    commit_message,
+)
 from apiserver.resources.info import GROUP, GROUP_VERSION, REVERTS, ResourceInfo
 from apiserver.resources.manifests import change_entry, timestamp
+from apiserver.watching import BOOKMARK_EVERY, feed_watch
 from kube import status
 from kube.table import translate_timestamp_since
 from kube.watch import ListOptions
@@ -29,11 +38,15 @@ def _changes(revision: Revision) -> list[JSONObject]:
 
 
 class RevisionStrategy(VerbsNotServed):
-    """Commits that changed a namespace, newest first; `get` also shows the diff."""
+    """Commits that changed a namespace, newest first; `get` also shows the diff; a
+    watch sends each new one as ADDED (a revision never changes)."""
 
-    def __init__(self, store: AsyncStore, info: ResourceInfo) -> None:
+    def __init__(
+        self, store: AsyncStore, info: ResourceInfo, *, bookmark_every: float = BOOKMARK_EVERY
+    ) -> None:
         self.store = store
         self.info = info
+        self.bookmark_every = bookmark_every
 
     async def get(self, ctx: RequestContext, namespace: str, name: str) -> JSONObject:
         try:
@@ -55,25 +68,49 @@ class RevisionStrategy(VerbsNotServed):
             page = await self.store.revisions(namespace, limit, options.continue_token or None)
         except store_errors.StoreError as exc:
             raise to_api_error(exc, self.info.plural, self.info.kind, "") from None
-        items = []
-        for revision in page.items:
-            namespaces = (
-                [namespace]
-                if namespace
-                else sorted({c.key.namespace for c in revision.changes if c.key.namespace})
-            )
-            for ns in namespaces:
-                shown = Revision(
-                    **{
-                        **revision.__dict__,
-                        "changes": tuple(c for c in revision.changes if c.key.namespace == ns),
-                    }
-                )
-                obj = self._to_api(shown, ns, None)
-                fields = {"metadata.name": revision.id, "metadata.namespace": ns}
-                if options.field_selector.matches(fields):
-                    items.append(obj)
+        items = [
+            obj for revision in page.items for obj in self._shown(revision, namespace, options)
+        ]
         return ListResult(items, self.store.head.resource_version, page.continue_token or "")
+
+    def watch(
+        self, ctx: RequestContext, namespace: str | None, options: ListOptions
+    ) -> AsyncIterator[WatchItem]:
+        """From "" or "0", the newest revisions first, as a list gives them (at most its
+        limit, 500 unless asked: history has no end); then each new commit."""
+
+        async def changes_since(rv: str) -> tuple[list[WatchItem], str]:
+            revisions, reached = await self.store.revisions_since(rv, namespace)
+            shown = (self._shown(revision, namespace, options) for revision in revisions)
+            return [WatchItem("ADDED", obj) for objs in shown for obj in objs], reached
+
+        return feed_watch(
+            self.store,
+            options,
+            changes_since,
+            lambda: self.list_objects(ctx, namespace, replace(options, continue_token="")),
+            bookmark_every=self.bookmark_every,
+        )
+
+    def _shown(
+        self, revision: Revision, namespace: str | None, options: ListOptions
+    ) -> list[JSONObject]:
+        """The revision as the API shows it: one object per namespace whose objects it
+        changed (only `namespace`'s when given), those the field selector takes."""
+        namespaces = (
+            [namespace]
+            if namespace
+            else sorted({c.key.namespace for c in revision.changes if c.key.namespace})
+        )
+        shown = []
+        for ns in namespaces:
+            changes = tuple(c for c in revision.changes if c.key.namespace == ns)
+            obj = self._to_api(replace(revision, changes=changes), ns, None)
+            if options.field_selector.matches(
+                {"metadata.name": revision.id, "metadata.namespace": ns}
+            ):
+                shown.append(obj)
+        return shown
 
     def _to_api(self, revision: Revision, namespace: str, diff: str | None) -> JSONObject:
         spec: JSONObject = {

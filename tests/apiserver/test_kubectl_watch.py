@@ -155,32 +155,45 @@ async def test_too_old_version_is_410_expired(api: Server) -> None:
     assert events[0]["object"]["code"] == 410 and events[0]["object"]["reason"] == "Expired"
 
 
-async def test_table_watch_prints_rows(api: Server) -> None:
-    await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
+class TableWatcher:
+    """A running `kubectl get -w` printing a table, read line by line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def row(self) -> list[str]:
+        assert self.process.stdout is not None
+        return (await asyncio.wait_for(self.process.stdout.readline(), 10)).decode().split()
+
+    async def stop(self) -> None:
+        self.process.kill()
+        await self.process.wait()
+
+
+async def _table_watch(api: Server, *args: str) -> TableWatcher:
     process = await asyncio.create_subprocess_exec(
         KUBECTL,
         f"--kubeconfig={api.kubeconfig}",
         "get",
-        "mf",
-        "-n",
-        "shop",
+        *args,
         "-w",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=api.env,
     )
+    return TableWatcher(process)
+
+
+async def test_table_watch_prints_rows(api: Server) -> None:
+    await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
+    watcher = await _table_watch(api, "mf", "-n", "shop")
     try:
-        assert process.stdout is not None
-        header = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
-        assert header.split()[:2] == ["NAME", "KIND"]
-        row = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
-        assert row.split()[:2] == ["configmap.settings", "ConfigMap"]
+        assert (await watcher.row())[:2] == ["NAME", "KIND"]
+        assert (await watcher.row())[:2] == ["configmap.settings", "ConfigMap"]
         await api.ok("apply", "-f", "-", stdin=CONFIGMAP.replace("settings", "later"))
-        row = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
-        assert row.split()[:2] == ["configmap.later", "ConfigMap"]
+        assert (await watcher.row())[:2] == ["configmap.later", "ConfigMap"]
     finally:
-        process.kill()
-        await process.wait()
+        await watcher.stop()
 
 
 async def test_metadata_only_list_and_watch(api: Server) -> None:
@@ -214,3 +227,68 @@ async def test_metadata_only_list_and_watch(api: Server) -> None:
                 json.loads(line) for line in (await response.text()).splitlines() if line.strip()
             ]
         assert lines[0]["type"] == "ADDED" and lines[0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+async def test_revisions_watch_sends_each_new_commit_of_the_namespace(api: Server) -> None:
+    await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
+    first = api.git("rev-parse", "HEAD").strip()
+    watcher = await _watch(api, "revisions", "-n", "shop")
+    try:
+        listed = await watcher.next()
+        assert (listed["type"], listed["object"]["metadata"]["name"]) == ("ADDED", first)
+        await api.ok(
+            "apply", "-f", "-", stdin=CONFIGMAP.replace("namespace: shop", "namespace: ops")
+        )
+        await api.ok("apply", "-f", "-", stdin=CONFIGMAP.replace("production", "v2"))
+        written = api.git("rev-parse", "HEAD").strip()
+        event = await watcher.next()  # not the commit to ops: another namespace
+        assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", written)
+        assert event["object"]["metadata"]["namespace"] == "shop"
+        assert event["object"]["spec"]["changes"][0]["manifest"] == "configmap.settings"
+        # A person commits straight to the repository: the watch sees that revision too.
+        path = api.repo / "shop" / "configmap-settings.yaml"
+        api.git("checkout", "-q", "--", ".")
+        path.write_text(path.read_text().replace("v2", "by-hand"))
+        api.git("commit", "-qam", "edit by hand")
+        by_hand = await watcher.next()
+        assert by_hand["object"]["metadata"]["name"] == api.git("rev-parse", "HEAD").strip()
+        assert by_hand["object"]["spec"]["message"].startswith("edit by hand")
+    finally:
+        await watcher.stop()
+
+
+async def test_revisions_watch_resumes_oldest_first_and_refuses_a_lost_version(
+    api: Server,
+) -> None:
+    await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
+    base = "/apis/gitplane.io/v1alpha1/namespaces/shop/revisions"
+    rv = (await api.ok("get", "--raw", base)).json()["metadata"]["resourceVersion"]
+    await api.ok("apply", "-f", "-", stdin=CONFIGMAP.replace("production", "v2"))
+    await api.ok("apply", "-f", "-", stdin=CONFIGMAP.replace("production", "v3"))
+    newest = api.git("log", "-2", "--format=%H").split()
+    watched = await api.ok("get", "--raw", f"{base}?watch=1&resourceVersion={rv}&timeoutSeconds=1")
+    events = [json.loads(line) for line in watched.out.splitlines() if line.strip()]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", newest[1]),
+        ("ADDED", newest[0]),
+    ]
+    lost = await api.ok("get", "--raw", f"{base}?watch=1&resourceVersion=99000001&timeoutSeconds=1")
+    error = json.loads(lost.out.splitlines()[0])
+    assert (error["type"], error["object"]["code"], error["object"]["reason"]) == (
+        "ERROR",
+        410,
+        "Expired",
+    )
+
+
+async def test_revisions_table_watch_prints_rows(api: Server) -> None:
+    await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
+    watcher = await _table_watch(api, "rev", "-n", "shop")
+    try:
+        assert (await watcher.row())[:3] == ["NAME", "AUTHOR", "MESSAGE"]
+        assert (await watcher.row())[0] == api.git("rev-parse", "HEAD").strip()[:12]
+        await api.ok("apply", "-f", "-", stdin=CONFIGMAP.replace("production", "v2"))
+        written = api.git("rev-parse", "HEAD").strip()[:12]
+        assert (await watcher.row())[:2] == [written, "gitplane-admin"]
+    finally:
+        await watcher.stop()
