@@ -10,6 +10,7 @@ field (`data[password]`), never what it holds.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterator
@@ -78,6 +79,47 @@ def plaintext_fields(obj: Any) -> list[str]:
             if not (encrypted and is_sops_value(value)):
                 fields.append(f"{field}[{name}]")
     return fields
+
+
+def served_secret(obj: Any) -> tuple[Any, list[str]]:
+    """`obj` as the API may show it, and the fields hidden: a core/v1 Secret's plaintext
+    values (committed from outside: gitplane never writes one) and the annotations that
+    copy the whole object read `<redacted>`. Anything else is returned as it is."""
+    if not is_core_secret(obj):
+        return obj, []
+    fields = plaintext_fields(obj)
+    annotations = (obj.get("metadata") or {}).get("annotations")
+    copies = [n for n in COPY_ANNOTATIONS if isinstance(annotations, dict) and n in annotations]
+    if not fields and not copies:
+        return obj, []
+    served = copy.deepcopy(obj)
+    for field in VALUE_FIELDS:
+        values = served.get(field)
+        if isinstance(values, dict):
+            for name in values:
+                if f"{field}[{name}]" in fields:
+                    values[name] = REDACTED
+        elif field in fields:
+            served[field] = REDACTED
+    for name in copies:
+        served["metadata"]["annotations"][name] = REDACTED
+    return served, fields + [f"metadata.annotations[{name}]" for name in copies]
+
+
+def redacted_fields(obj: Any) -> list[str]:
+    """The values of a core/v1 Secret that are the placeholder `served_secret` shows,
+    not values: a Secret read from the API and sent back as it was."""
+    if not is_core_secret(obj):
+        return []
+    placeholders = (REDACTED, REDACTED_CHANGED)
+    found = []
+    for field in VALUE_FIELDS:
+        values = obj.get(field)
+        if isinstance(values, dict):
+            found += [f"{field}[{name}]" for name, v in values.items() if v in placeholders]
+        elif values in placeholders:
+            found.append(field)
+    return found
 
 
 def plaintext_secret_problems(obj: Any) -> list[FieldCause]:

@@ -31,9 +31,12 @@ from store.aio import AsyncStore
 from store.keys import ObjectKey, key_of
 from store.model import Delete, Put, Requester, StoredObject
 from store.repo import View
+from store.secrets import served_secret
 
 PATH_ANNOTATION = "gitplane.io/path"
 REVISION_ANNOTATION = "gitplane.io/revision"
+# The fields of a plaintext Secret from outside that the API shows as `<redacted>`.
+REDACTED_ANNOTATION = "gitplane.io/redacted"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -213,7 +216,7 @@ class ManifestStrategy:
 
     def to_api(self, stored: StoredObject, *, with_last_applied: bool = False) -> JSONObject:
         name = manifest_name(stored.key)
-        declared = stored.obj
+        declared, hidden = served_secret(stored.obj)
         labels = (declared.get("metadata") or {}).get("labels")
         metadata: JSONObject = {"name": name}
         if not self.cluster:
@@ -228,6 +231,8 @@ class ManifestStrategy:
         annotations = {PATH_ANNOTATION: stored.path}
         if stored.commit_id:
             annotations[REVISION_ANNOTATION] = stored.commit_id
+        if hidden:  # a plaintext Secret pushed from outside: its values are never served
+            annotations[REDACTED_ANNOTATION] = ", ".join(hidden)
         if with_last_applied:
             # kubectl apply diffs the new file against this: what Git holds is what was applied.
             annotations[LAST_APPLIED] = self._last_applied(metadata, declared)

@@ -26,7 +26,7 @@ from apiserver.secrets.references import (
 from apiserver.secrets.sealing import SealingError, seal
 from apiserver.validation_hook import ObjectValidator
 from kube import status
-from store.secrets import is_core_secret, plaintext_fields
+from store.secrets import REDACTED, is_core_secret, plaintext_fields, redacted_fields
 
 # (declared object, field path prefix such as "spec.object", namespace it goes to ("" when
 # cluster-scoped)) -> the object to write instead. Raises status.Invalid (its `errors` are
@@ -40,6 +40,13 @@ HOW_TO_SEAL = (
     " sealed-secrets controller's certificate, from `kubeseal --fetch-cert`) or"
     " --sealing-controller, or submit a SealedSecret (made with kubeseal), an ExternalSecret"
     " or a SOPS-encrypted Secret instead"
+)
+
+
+PLACEHOLDER = (
+    "is the placeholder the API shows for a plaintext value committed from outside, not a"
+    " value: give every value of the Secret (it is then sealed), or replace the Secret with a"
+    " SealedSecret, an ExternalSecret or a SOPS-encrypted Secret"
 )
 
 
@@ -64,6 +71,15 @@ class SecretPolicy:
         fields = plaintext_fields(obj)
         if not fields:
             return obj  # nothing secret in it (e.g. a service account token to be filled in)
+        if placeholders := redacted_fields(obj):
+            raise status.Invalid(
+                SECRET,
+                _name(obj),
+                [
+                    status.FieldError.invalid(f"{path}.{f}", REDACTED, PLACEHOLDER)
+                    for f in placeholders
+                ],
+            )
         if self.certificates is None:
             tops = sorted({f.split("[", 1)[0] for f in fields})
             raise status.Invalid(

@@ -230,3 +230,55 @@ async def test_revision_diffs_served_by_the_api_redact_secret_values(plain_api: 
     diff = shown.json()["spec"]["diff"]
     assert "+  password: <redacted>" in diff
     assert_never_in(shown.out)
+
+
+def commit_a_plaintext_secret_from_outside(api: Server) -> None:
+    """What gitplane never writes: a person's plain Secret, with a copy of itself."""
+    copied = json.dumps({"stringData": {"password": PASSWORD}})
+    leak = api.repo / "shop" / "secret-db.yaml"
+    leak.parent.mkdir(parents=True, exist_ok=True)
+    leak.write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: shop\n"
+        f"  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{copied}'\n"
+        f"data:\n  token: {TOKEN_B64}\nstringData:\n  password: {PASSWORD}\n"
+    )
+    run_git(api.repo, "add", "-A")
+    run_git(api.repo, "commit", "-qm", "pushed from outside")
+    api.store.refresh()
+
+
+async def test_a_plaintext_secret_from_outside_is_served_redacted(plain_api: Server) -> None:
+    api = plain_api
+    commit_a_plaintext_secret_from_outside(api)
+    shown = await api.ok("get", "mf", "secret.db", "-n", "shop", "-o", "json")
+    manifest = shown.json()
+    served = manifest["spec"]["object"]
+    assert served["stringData"] == {"password": "<redacted>"}
+    assert served["data"] == {"token": "<redacted>"}
+    last_applied = "kubectl.kubernetes.io/last-applied-configuration"
+    assert served["metadata"]["annotations"][last_applied] == "<redacted>"
+    assert manifest["metadata"]["annotations"]["gitplane.io/redacted"] == (
+        f"data[token], stringData[password], metadata.annotations[{last_applied}]"
+    )
+    listed = await api.ok("get", "mf", "-n", "shop", "-o", "yaml")
+    watched = await api.ok(
+        "get",
+        "--raw",
+        "/apis/gitplane.io/v1alpha1/namespaces/shop/manifests?watch=1&timeoutSeconds=1",
+    )
+    for text in (shown.out, listed.out, watched.out):
+        assert_never_in(text)
+    assert "<redacted>" in watched.out
+    assert PASSWORD in api.git("show", "HEAD:shop/secret-db.yaml")  # Git itself is untouched
+
+
+async def test_a_served_placeholder_is_never_sealed_as_a_value(sealing_api: Server) -> None:
+    api = sealing_api
+    commit_a_plaintext_secret_from_outside(api)
+    before = api.git("rev-parse", "HEAD").strip()
+    served = (await api.ok("get", "mf", "secret.db", "-n", "shop", "-o", "json")).out
+    refused = await api.kubectl("replace", "-f", "-", stdin=served)
+    assert refused.code == 1
+    assert "stringData[password]" in refused.err and "is the placeholder" in refused.err
+    assert api.git("rev-parse", "HEAD").strip() == before
+    assert_never_in(refused.err + refused.out)
