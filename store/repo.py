@@ -365,8 +365,11 @@ class GitStore:
 
     def view(self, revision: str | None = None) -> View:
         """The branch tip (no I/O) or an older commit of the branch (may parse)."""
+        if revision is None:  # one state read once: the tip may move on meanwhile
+            state = self._state
+            return View(state.commit_id, state.resource_version, state.snapshot, state.meta)
         snapshot, meta, rv = self._view(revision)
-        return View(revision or self._state.commit_id, rv, snapshot, meta)
+        return View(revision, rv, snapshot, meta)
 
     def problems(self, revision: str | None = None) -> list[Problem]:
         return self._view(revision)[0].problems
