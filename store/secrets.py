@@ -89,7 +89,11 @@ def served_secret(obj: Any) -> tuple[Any, list[str]]:
         return obj, []
     fields = plaintext_fields(obj)
     annotations = (obj.get("metadata") or {}).get("annotations")
-    copies = [n for n in COPY_ANNOTATIONS if isinstance(annotations, dict) and n in annotations]
+    copies = [
+        name
+        for name in COPY_ANNOTATIONS
+        if isinstance(annotations, dict) and name in annotations and not has_sops_mac(obj)
+    ]  # a SOPS Secret's copy holds only its encrypted values: nothing to hide
     if not fields and not copies:
         return obj, []
     served = copy.deepcopy(obj)
