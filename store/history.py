@@ -34,7 +34,7 @@ from store.snapshot import (
     changed_files,
     root_tree_id,
 )
-from store.timeline import ChangeType, Timeline
+from store.timeline import ChangeType, Step, Timeline
 
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
 _HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@", re.MULTILINE)
@@ -107,11 +107,7 @@ class History:
                 repo,
                 step.commit_id,
                 step.resource_version,
-                [
-                    ObjectChange(c.type, c.key)
-                    for c in step.changes
-                    if namespace is None or c.key.namespace == namespace
-                ],
+                _changes_of(step, namespace),
             )
             for step in steps
         ]
@@ -131,11 +127,7 @@ class History:
         repo = store._repo()
         revisions = []
         for step in steps.values():
-            changes = [
-                ObjectChange(c.type, c.key)
-                for c in step.changes
-                if namespace is None or c.key.namespace == namespace
-            ]
+            changes = _changes_of(step, namespace)
             if changes:
                 revisions.append(_revision(repo, step.commit_id, step.resource_version, changes))
         return revisions, reached
@@ -166,11 +158,7 @@ class History:
         store = self.store
         with store._lock:
             step = store._timeline.steps[store._timeline.position_of_commit[commit_id]]
-        changes = [
-            ObjectChange(c.type, c.key)
-            for c in step.changes
-            if namespace is None or c.key.namespace == namespace
-        ]
+        changes = _changes_of(step, namespace)
         return _revision(store._repo(), commit_id, step.resource_version, changes)
 
     def diff(self, revision: str, namespace: str | None = None) -> str:
@@ -380,6 +368,15 @@ def _same_state(a: Entry | None, b: Entry | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return same(a.obj, b.obj)
+
+
+def _changes_of(step: Step, namespace: str | None) -> list[ObjectChange]:
+    """What the step changed in objects of `namespace` (None: any)."""
+    return [
+        ObjectChange(c.type, c.key)
+        for c in step.changes
+        if namespace is None or c.key.namespace == namespace
+    ]
 
 
 def _revision(
