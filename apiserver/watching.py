@@ -23,7 +23,7 @@ BOOKMARK_EVERY = 15.0  # seconds without an event before a bookmark (when allowe
 ChangesSince = Callable[[str], Awaitable[tuple[list[WatchItem], str]]]
 
 
-async def store_watch(
+def store_watch(
     store: AsyncStore,
     options: ListOptions,
     convert: Callable[[StoredObject], JSONObject | None],
@@ -42,10 +42,7 @@ async def store_watch(
                 items.append(WatchItem(event.type, converted))
         return items, reached
 
-    async for item in feed_watch(
-        store, options, changes_since, initial_list, bookmark_every=bookmark_every
-    ):
-        yield item
+    return feed_watch(store, options, changes_since, initial_list, bookmark_every=bookmark_every)
 
 
 async def feed_watch(

@@ -104,12 +104,11 @@ class RevisionStrategy(VerbsNotServed):
         )
         shown = []
         for ns in namespaces:
-            changes = tuple(c for c in revision.changes if c.key.namespace == ns)
-            obj = self._to_api(replace(revision, changes=changes), ns, None)
             if options.field_selector.matches(
                 {"metadata.name": revision.id, "metadata.namespace": ns}
             ):
-                shown.append(obj)
+                changes = tuple(c for c in revision.changes if c.key.namespace == ns)
+                shown.append(self._to_api(replace(revision, changes=changes), ns, None))
         return shown
 
     def _to_api(self, revision: Revision, namespace: str, diff: str | None) -> JSONObject:
