@@ -51,14 +51,19 @@ from store.repo import GitStore
 WHO = Requester("bench")
 
 
+def with_replicas(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """A copy of the Deployment `obj` with `replicas`: the change every bench write makes."""
+    changed = copy.deepcopy(obj)
+    changed["spec"]["replicas"] = replicas
+    return changed
+
+
 def updates(store: GitStore, count: int, offset: int = 0, acked: list[str] | None = None) -> float:
     """Seconds for `count` sequential single-object updates (distinct objects per offset)."""
     items = store.list_objects().items[offset : offset + count]
     start = time.perf_counter()
     for n, item in enumerate(items):
-        changed = copy.deepcopy(item.obj)
-        changed["spec"]["replicas"] = 1000 + n
-        result = store.update(changed, WHO)
+        result = store.update(with_replicas(item.obj, 1000 + n), WHO)
         if acked is not None and result.commit_id:
             acked.append(result.commit_id)
     return time.perf_counter() - start
@@ -82,8 +87,7 @@ def _replica_worker(
         async def client() -> None:
             while items:
                 item = items.pop()
-                changed = copy.deepcopy(item.obj)
-                changed["spec"]["replicas"] = 1000 + len(items)
+                changed = with_replicas(item.obj, 1000 + len(items))
                 result = await aio.apply([Put(changed, mode="update")], WHO)
                 acked.append((time.time(), str(result.commit_id)))
 
@@ -240,11 +244,10 @@ def bench_batches(base: Path, objects: int, batches: int = 30, size: int = 8) ->
     namespaces = sorted(by_namespace)
 
     def batch(items: list[Any], value: int) -> float:
-        requests = []
-        for item in items:
-            changed = copy.deepcopy(item.obj)
-            changed["spec"]["replicas"] = value
-            requests.append(WriteRequest([Put(changed, mode="update")], WHO))
+        requests = [
+            WriteRequest([Put(with_replicas(item.obj, value), mode="update")], WHO)
+            for item in items
+        ]
         start = time.perf_counter()
         results = store.apply_batch(requests)
         assert all(isinstance(result, WriteResult) for result in results), results

@@ -89,11 +89,11 @@ def served_secret(obj: Any) -> tuple[Any, list[str]]:
         return obj, []
     fields = plaintext_fields(obj)
     annotations = (obj.get("metadata") or {}).get("annotations")
-    copies = [
-        name
-        for name in COPY_ANNOTATIONS
-        if isinstance(annotations, dict) and name in annotations and not has_sops_mac(obj)
-    ]  # a SOPS Secret's copy holds only its encrypted values: nothing to hide
+    copies = (
+        []  # a SOPS Secret's copy holds only its encrypted values: nothing to hide
+        if has_sops_mac(obj) or not isinstance(annotations, dict)
+        else [name for name in COPY_ANNOTATIONS if name in annotations]
+    )
     if not fields and not copies:
         return obj, []
     served = copy.deepcopy(obj)
