@@ -58,9 +58,16 @@ def with_replicas(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
     return changed
 
 
+def objects_at(store: GitStore, offset: int, count: int) -> list[Any]:
+    """`count` objects from `offset` in key order, the same in every clone: a store lists
+    in the order it parsed, and one that took other writes lists them elsewhere (two
+    clones' offsets then met, and the same value written twice committed nothing)."""
+    return sorted(store.list_objects().items, key=lambda item: item.key)[offset : offset + count]
+
+
 def updates(store: GitStore, count: int, offset: int = 0, acked: list[str] | None = None) -> float:
     """Seconds for `count` sequential single-object updates (distinct objects per offset)."""
-    items = store.list_objects().items[offset : offset + count]
+    items = objects_at(store, offset, count)
     start = time.perf_counter()
     for n, item in enumerate(items):
         result = store.update(with_replicas(item.obj, 1000 + n), WHO)
@@ -76,7 +83,7 @@ def _replica_worker(
     made by `writers` clients at once through the AsyncStore, as an API server makes
     them. Process start-up and the clone's first load stay out of the measured span."""
     store = GitStore(path, remote=RemoteMirror(remote, "main"))
-    items = store.list_objects().items[offset : offset + count]
+    items = objects_at(store, offset, count)
     out.put("ready")
     go.wait()
 
@@ -89,7 +96,8 @@ def _replica_worker(
                 item = items.pop()
                 changed = with_replicas(item.obj, 1000 + len(items))
                 result = await aio.apply([Put(changed, mode="update")], WHO)
-                acked.append((time.time(), str(result.commit_id)))
+                assert result.commit_id, f"{item.key} was written again with the same value"
+                acked.append((time.time(), result.commit_id))
 
         start = time.time()
         await asyncio.gather(*(client() for _ in range(writers)))
@@ -255,10 +263,11 @@ def bench_batches(base: Path, objects: int, batches: int = 30, size: int = 8) ->
 
     together, spread = [], []
     for n in range(batches):
-        in_one = by_namespace[namespaces[n]][:size]
-        in_many = [
-            by_namespace[namespaces[(n + k) % len(namespaces)]][size + n] for k in range(size)
-        ]
+        in_one = by_namespace[namespaces[n % len(namespaces)]][:size]
+        in_many = []
+        for k in range(size):  # past the first `size` of each directory, which in_one takes
+            items = by_namespace[namespaces[(n + k) % len(namespaces)]]
+            in_many.append(items[size + n % (len(items) - size)])
         together.append(batch(in_one, 100 + n))
         spread.append(batch(in_many, 100 + n))
     one, many = statistics.median(together), statistics.median(spread)
