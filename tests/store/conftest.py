@@ -44,6 +44,15 @@ def init_bare(path: Path) -> Path:
     return path
 
 
+def pack_objects(source: Path, ids: list[str], into: Path) -> str:
+    """The objects `ids` of the repository `source` packed by `git pack-objects` into the
+    object store of the repository `into`: the pack's name (its hash)."""
+    return subprocess.run(
+        ["git", "-C", str(source), "pack-objects", "-q", str(into / "objects" / "pack" / "pack")],
+        input="\n".join(ids) + "\n", capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
     """A bare repository on local disk, the remote replicas clone and push to."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from store.packformat import PackFiles
 from store.packs import MAINTENANCE, link_pack
 from store.remote import Push, RemoteMirror
 from store.repo import GitStore
-from tests.store.conftest import ALICE, configmap, deployment, run_git
+from tests.store.conftest import ALICE, configmap, deployment, pack_objects, run_git
 
 WEB = ObjectKey("apps", "Deployment", "shop", "web")
 
@@ -460,11 +459,7 @@ def test_commits_on_the_held_tip_are_held_only_with_every_object_each_adds(
     third, third_trees, third_blob = commit_file("c.yaml", "c: 3\n")
 
     def pack_into_clone(*ids: str) -> None:
-        packed = subprocess.run(
-            ["git", "-C", str(work), "pack-objects", str(clone / "objects" / "pack" / "pack")],
-            input="\n".join(ids) + "\n", capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        assert packed.stdout.strip()
+        assert pack_objects(work, list(ids), clone)
 
     repo = pygit2.Repository(str(clone))
     assert not store.remote._held_on(repo, third, first)  # not in the clone at all

@@ -25,7 +25,7 @@ from store.rawobjects import (
 )
 from store.repo import _write_tree
 from store.staging import open_staging
-from tests.store.conftest import init_bare, run_git
+from tests.store.conftest import init_bare, pack_objects, run_git
 
 EXECUTABLE = pygit2.GIT_FILEMODE_BLOB_EXECUTABLE
 
@@ -154,10 +154,7 @@ def git_pack_with_deltas(repo: Path) -> Path:
     """A pack git writes of similar blobs: later ones stored as deltas."""
     text = "".join(f"line {n}\n" for n in range(400))
     ids = [hash_object(repo, "blob", (text + f"version {v}\n").encode()) for v in range(4)]
-    name = subprocess.run(
-        ["git", "-C", str(repo), "pack-objects", "-q", str(repo / "objects" / "pack" / "pack")],
-        input="\n".join(ids).encode(), capture_output=True, check=True,
-    ).stdout.decode().strip()  # fmt: skip
+    name = pack_objects(repo, ids, repo)
     index = repo / "objects" / "pack" / f"pack-{name}.idx"
     assert has_deltas(repo, index)
     run_git(repo, "prune-packed")
