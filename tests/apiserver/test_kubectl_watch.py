@@ -106,6 +106,14 @@ async def test_list_then_watch_sees_every_change(api: Server) -> None:
         await watcher.stop()
 
 
+def commit_by_hand(api: Server, old: str, new: str) -> None:
+    """A person edits the ConfigMap's file and commits it straight to the repository."""
+    path = api.repo / "shop" / "configmap-settings.yaml"
+    api.git("checkout", "-q", "--", ".")
+    path.write_text(path.read_text().replace(old, new))
+    api.git("commit", "-qam", "edit by hand")
+
+
 async def test_single_object_watch_and_outside_commits(api: Server) -> None:
     await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
     await api.ok("apply", "-f", "-", stdin=CONFIGMAP.replace("settings", "other"))
@@ -116,11 +124,7 @@ async def test_single_object_watch_and_outside_commits(api: Server) -> None:
         # first event, the object as it is then (as with kube-apiserver): a commit made
         # before the watch starts is in that event, and never shown.
         await watcher.watching()
-        # A person commits straight to the repository: the watch sees it.
-        path = api.repo / "shop" / "configmap-settings.yaml"
-        api.git("checkout", "-q", "--", ".")
-        path.write_text(path.read_text().replace("production", "by-hand"))
-        api.git("commit", "-qam", "edit by hand")
+        commit_by_hand(api, "production", "by-hand")  # the watch sees it
         event = await watcher.next()
         assert event["type"] == "MODIFIED"
         assert event["object"]["spec"]["object"]["data"]["mode"] == "by-hand"
@@ -262,11 +266,7 @@ async def test_revisions_watch_sends_each_new_commit_of_the_namespace(api: Serve
         assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", written)
         assert event["object"]["metadata"]["namespace"] == "shop"
         assert event["object"]["spec"]["changes"][0]["manifest"] == "configmap.settings"
-        # A person commits straight to the repository: the watch sees that revision too.
-        path = api.repo / "shop" / "configmap-settings.yaml"
-        api.git("checkout", "-q", "--", ".")
-        path.write_text(path.read_text().replace("v2", "by-hand"))
-        api.git("commit", "-qam", "edit by hand")
+        commit_by_hand(api, "v2", "by-hand")  # the watch sees that revision too
         by_hand = await watcher.next()
         assert by_hand["object"]["metadata"]["name"] == api.git("rev-parse", "HEAD").strip()
         assert by_hand["object"]["spec"]["message"].startswith("edit by hand")

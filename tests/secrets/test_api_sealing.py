@@ -214,24 +214,6 @@ async def test_a_direct_422_body_names_fields_never_values(plain_api: Server) ->
     assert "1234567" not in result.err + result.out
 
 
-async def test_revision_diffs_served_by_the_api_redact_secret_values(plain_api: Server) -> None:
-    api = plain_api
-    leak = api.repo / "shop" / "secret-db.yaml"
-    leak.parent.mkdir(parents=True)
-    leak.write_text(
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\n"
-        f"stringData:\n  password: {PASSWORD}\n"
-    )
-    run_git(api.repo, "add", "-A")
-    run_git(api.repo, "commit", "-qm", "pushed from outside")
-    commit = api.git("rev-parse", "HEAD").strip()
-    api.store.refresh()
-    shown = await api.ok("get", "rev", commit[:12], "-n", "shop", "-o", "json")
-    diff = shown.json()["spec"]["diff"]
-    assert "+  password: <redacted>" in diff
-    assert_never_in(shown.out)
-
-
 def commit_a_plaintext_secret_from_outside(api: Server) -> None:
     """What gitplane never writes: a person's plain Secret, with a copy of itself."""
     copied = json.dumps({"stringData": {"password": PASSWORD}})
@@ -245,6 +227,16 @@ def commit_a_plaintext_secret_from_outside(api: Server) -> None:
     run_git(api.repo, "add", "-A")
     run_git(api.repo, "commit", "-qm", "pushed from outside")
     api.store.refresh()
+
+
+async def test_revision_diffs_served_by_the_api_redact_secret_values(plain_api: Server) -> None:
+    api = plain_api
+    commit_a_plaintext_secret_from_outside(api)
+    commit = api.git("rev-parse", "HEAD").strip()
+    shown = await api.ok("get", "rev", commit[:12], "-n", "shop", "-o", "json")
+    diff = shown.json()["spec"]["diff"]
+    assert "+  password: <redacted>" in diff
+    assert_never_in(shown.out)
 
 
 async def test_a_plaintext_secret_from_outside_is_served_redacted(plain_api: Server) -> None:
