@@ -31,7 +31,7 @@ from pki.tls import ReloadingServerTLS
 from store.aio import AsyncStore
 from store.remote_options import add_remote_arguments, hook_secret, remote_from_arguments
 from store.repo import GitStore
-from store.secrets import scan
+from store.secret_scan import scan
 
 log = logging.getLogger("gitplane.apiserver")
 

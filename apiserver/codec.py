@@ -9,7 +9,7 @@ import yaml
 from aiohttp import web
 
 from kube import negotiation, status
-from store.documents import load_yaml
+from store.loader import LoadError, load_json, load_yaml
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
 JSON_TYPE = "application/json"
@@ -42,18 +42,12 @@ async def read_object(request: web.Request, *, patch: bool = False) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise status.BadRequest("the request body is not UTF-8") from None
-    yaml_like = "yaml" in media
     try:
-        return load_yaml(text) if yaml_like else json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise status.BadRequest(
-            "couldn't get version/kind; json parse error:"
-            f" {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise status.BadRequest(
-            f"error converting YAML to JSON: {str(exc).splitlines()[0]}"
-        ) from None
+        return load_yaml(text) if "yaml" in media else load_json(text)
+    except LoadError as exc:
+        if "yaml" in media:
+            raise status.BadRequest(f"error converting YAML to JSON: yaml: {exc}") from None
+        raise status.BadRequest(f"couldn't get version/kind; json parse error: {exc}") from None
 
 
 def respond(

@@ -14,7 +14,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from store.aio import AsyncStore
-from store.secrets import plaintext_fields
 
 
 class StoreCollector(Collector):
@@ -26,11 +25,7 @@ class StoreCollector(Collector):
         """Secrets declared with plaintext values (pushed from outside gitplane)."""
         head = self.store.head
         if self._plaintext[0] != head.commit_id:
-            count = sum(
-                1
-                for entry in head.snapshot.entries()
-                if entry.key.kind == "Secret" and plaintext_fields(entry.obj)
-            )
+            count = sum(1 for entry in head.snapshot.entries() if entry.decl.holds_secret)
             self._plaintext = (head.commit_id, count)
         return self._plaintext[1]
 

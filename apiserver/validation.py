@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from importlib import resources
-from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, Final
 
+from apiserver.builtin_kinds import builtin_kind_errors
+from apiserver.schemas import schema_directory
 from apiserver.validation_hook import ObjectValidator
 from kube.meta import (
     dns1123_label_errors,
@@ -33,6 +33,7 @@ from kube.meta import (
     validate_labels,
 )
 from kube.status import FieldError, go_quote
+from store.documents import is_list
 
 if TYPE_CHECKING:  # imported on first validation: jsonschema costs ~100 ms to import
     from jsonschema import FormatChecker, ValidationError
@@ -40,9 +41,6 @@ if TYPE_CHECKING:  # imported on first validation: jsonschema costs ~100 ms to i
     from referencing import Resource
 
 JSONObject = dict[str, Any]
-
-SCHEMA_VERSION: Final = "1.37"
-"""Kubernetes release whose schemas are used (or the newest older one the package has)."""
 
 
 class FieldValidation(StrEnum):
@@ -90,8 +88,12 @@ def validate_object(
     if not isinstance(obj, Mapping):
         detail = "must be a Kubernetes object (a JSON object)"
         return ValidationResult((FieldError.type_invalid(prefix or "<root>", obj, detail),))
+    if is_list(obj):
+        detail = "a List holds several objects, not one: declare each of its items"
+        return ValidationResult((FieldError.invalid(_join(prefix, "kind"), obj["kind"], detail),))
     validator = schema_validator(obj.get("apiVersion"), obj.get("kind"))
     errors = generic_errors(obj, prefix, check_types=validator is None)
+    errors += builtin_kind_errors(obj.get("apiVersion"), obj.get("kind"), prefix)
     unknown: list[str] = []
     if validator is not None:
         schema_errors, unknown = _schema_errors(validator, obj, prefix)
@@ -228,21 +230,6 @@ def generic_errors(obj: Mapping[str, Any], prefix: str, *, check_types: bool) ->
 
 
 # --- built-in schemas ---------------------------------------------------------------------------
-
-
-@cache
-def schema_directory() -> Traversable:
-    """The package's strict schemas for SCHEMA_VERSION, or the newest older ones it has."""
-    root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    wanted = tuple(int(p) for p in SCHEMA_VERSION.split("."))
-    candidates: list[tuple[tuple[int, ...], str]] = []
-    for entry in root.iterdir():
-        found = re.fullmatch(r"v(\d+)\.(\d+)\.\d+-local-strict", entry.name)
-        if found and (int(found[1]), int(found[2])) <= wanted:
-            candidates.append(((int(found[1]), int(found[2])), entry.name))
-    if not candidates:
-        raise RuntimeError(f"kubernetes-validate has no schemas for Kubernetes <= {SCHEMA_VERSION}")
-    return root / max(candidates)[1]
 
 
 @cache

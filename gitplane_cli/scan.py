@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from store.repo import GitStore
-from store.secrets import scan
+from store.secret_scan import scan
 
 HELP = "report plaintext Secret values in the repository (never the values); exit 1 if any"
 

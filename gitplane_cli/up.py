@@ -26,7 +26,7 @@ from pki.tls import ReloadingServerTLS
 from store.aio import AsyncStore
 from store.remote_options import hook_secret, remote_from_arguments
 from store.repo import GitStore
-from store.secrets import scan
+from store.secret_scan import scan
 from webhook.config import WebhookConfig
 from webhook.git_desired import GitDesiredState
 from webhook.server import make_app as make_webhook_app

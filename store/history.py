@@ -24,7 +24,7 @@ from store.gitobjects import tree as tree_at
 from store.keys import ObjectKey
 from store.model import Delete, Operation, Put, Requester, WriteResult
 from store.repo import GitStore
-from store.secrets import redact_secret_pair
+from store.secret_text import redact_secret_pair
 from store.snapshot import (
     Entry,
     ParseCache,

@@ -33,6 +33,7 @@ class StoredObject(NamedTuple):
     created_at: int  # seconds since the epoch: time of the commit that added it
     commit_id: str  # the commit that last changed it
     line: int = 1
+    holds_secret: bool = False  # has values the API never shows (store.secrets)
 
 
 @dataclass(frozen=True)

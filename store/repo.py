@@ -24,11 +24,13 @@ from typing import Any, cast
 
 import pygit2
 
+from store.commit_check import check_file
 from store.cow import TwoLevel
-from store.documents import file_segments
+from store.documents import file_segments, is_list
 from store.errors import (
     AlreadyExists,
     Conflict,
+    FieldCause,
     Invalid,
     NotFound,
     Problem,
@@ -61,7 +63,6 @@ from store.rawobjects import (
     tree_entries,
 )
 from store.remote import Push, RemoteMirror
-from store.secrets import PLAINTEXT_MESSAGE, plaintext_secret_problems
 from store.snapshot import (
     Entry,
     ParseCache,
@@ -650,8 +651,11 @@ class GitStore:
             )
             if key in seen:
                 raise Invalid(f"{key} appears more than once in one change")
-            if isinstance(op, Put) and (leaks := plaintext_secret_problems(op.obj)):
-                raise Invalid(f"{key}: {PLAINTEXT_MESSAGE}", leaks)  # defence in depth
+            if isinstance(op, Put) and is_list(op.obj):
+                raise Invalid(
+                    f"{key}: a {key.kind} holds several objects; write each of its items instead",
+                    [FieldCause("kind", f"Invalid value: {key.kind!r}: not one object")],
+                )
             seen.add(key)
             keyed.append((key, op))
         if not keyed:
@@ -715,6 +719,8 @@ class GitStore:
                 new_blob = rendered[made_from]
             else:
                 text = file_edit.render()
+                if text is not None:
+                    check_file(path, file_edit.original_segments, text)
                 new_blob = _blob_id(repo, text, write) if text is not None else None
                 if rendered is not None:
                     rendered[made_from] = new_blob
@@ -929,7 +935,10 @@ def _meta(index: MetaIndex, key: ObjectKey) -> ObjectMeta | None:
 
 def _stored(entry: Entry, info: ObjectMeta | None) -> StoredObject:
     if info is None:  # only while history is being caught up; never published that way
-        return StoredObject(entry.key, entry.obj, entry.path, "", "", 0, "", entry.decl.line)
+        return StoredObject(
+            entry.key, entry.obj, entry.path, "", "", 0, "", entry.decl.line,
+            entry.decl.holds_secret,
+        )  # fmt: skip
     return StoredObject(
         entry.key,
         entry.obj,
@@ -939,6 +948,7 @@ def _stored(entry: Entry, info: ObjectMeta | None) -> StoredObject:
         info.created_at,
         info.commit_id,
         entry.decl.line,
+        entry.decl.holds_secret,
     )
 
 

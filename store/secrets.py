@@ -1,37 +1,46 @@
-"""Secret values and Git: find plaintext ones, and keep them out of what is shown.
+"""Secret values and Git: which values of a document must never be stored in plaintext.
 
-A core/v1 Secret whose `data` or `stringData` holds a non-empty value is plaintext
-unless the whole document is SOPS-encrypted: top-level `sops` metadata with a `mac`,
-and every such value an `ENC[AES256_GCM,data:...,iv:...,tag:...,type:...]` string.
+One function, `secret_values`, decides it for every reader: the write path refuses
+to commit a document that has any (store.commit_check), the API serves such documents
+committed from outside with those values as `<redacted>`, revision diffs redact them,
+`gitplane scan` and the plaintext metric count them. What may carry a Secret in Git
+(docs/secrets.md):
 
-Nothing here ever returns, logs or formats a value: findings and causes name the
-field (`data[password]`), never what it holds.
+- a Secret (core/v1; also the near-misses `kind: secret`, `apiVersion: core/v1` or
+  `v1beta1`, which Kubernetes would refuse but a careless file may hold): no value in
+  `data` or `stringData` unless the whole document is SOPS-encrypted (top-level `sops`
+  with a `mac`, every value an `ENC[AES256_GCM,...]` string); no fields a Secret does
+  not have (a value there would be stored as it is);
+- a SealedSecret: values only in `spec.encryptedData`, each shaped as kubeseal seals
+  (a 2-byte length equal to an RSA modulus size, a ciphertext that looks random, an
+  AES-GCM part with its 16-byte tag); nothing in `data`, `stringData` or the template's
+  `data`/`stringData`, which the controller would copy out unencrypted. gitplane cannot
+  decrypt, so a value forged to look sealed is not caught;
+- an ExternalSecret (or ClusterExternalSecret): its target template may only template
+  values fetched from the store (`{{ .key }}`), never hold literal ones;
+- any object: an annotation copying a whole object (`last-applied-configuration`) must
+  not copy any of the above.
+
+Nothing here ever returns, logs or formats a value: findings name the field.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pygit2
-import yaml
-from pygit2.enums import SortMode
-
-from store.documents import is_blank, load_yaml, split_segments
 from store.errors import FieldCause
-from store.gitobjects import blob_data
-from store.gitobjects import tree as tree_at
+from store.loader import LoadError, load_json
 
-if TYPE_CHECKING:  # store.repo imports this module for its write path
-    from store.repo import GitStore
-
-VALUE_FIELDS = ("data", "stringData")
 REDACTED = "<redacted>"
 REDACTED_CHANGED = "<redacted (changed)>"
+PLACEHOLDERS = (REDACTED, REDACTED_CHANGED)
+VALUE_FIELDS = ("data", "stringData")
 PLAINTEXT_MESSAGE = (
     "Forbidden: a Secret value must never be written to Git in plaintext; submit the Secret"
     " through the gitplane API server with sealing configured, or commit a SealedSecret,"
@@ -42,13 +51,98 @@ COPY_ANNOTATIONS = (
     "kubectl.kubernetes.io/last-applied-configuration",
     "kubecfg.ksonnet.io/last-applied-configuration",
 )
+SECRET_FIELDS = frozenset(
+    {"apiVersion", "kind", "metadata", "type", "immutable", "data", "stringData", "sops"}
+)
 _B64 = r"[A-Za-z0-9+/=]"
 SOPS_VALUE = re.compile(rf"^ENC\[AES256_GCM,data:{_B64}*,iv:{_B64}+,tag:{_B64}+,type:[a-z]+\]$")
-_OBJECT_FILE = re.compile(r"\.(ya?ml|json)$")
+# Every way a document can name a Secret-like kind spells "ecret", unless an escape in a
+# quoted string hides it: text with neither cannot hold a secret value.
+_MAY_HOLD_SECRET = re.compile(r"ecret|ECRET|\\", re.IGNORECASE)
+# RSA modulus sizes kubeseal's controller keys come in (1024 to 4096 bits), and AES-GCM's tag.
+SEALED_KEY_SIZES = frozenset({128, 256, 384, 512})
+GCM_TAG_BYTES = 16
+
+_PLAINTEXT = "a Secret value must never be written to Git in plaintext"
+_UNKNOWN_FIELD = "is not a field of a Secret: a value there would be stored in plaintext"
+_SEALED_PLAINTEXT = (
+    "a SealedSecret keeps its values sealed in spec.encryptedData; the controller copies"
+    " this field out unencrypted, so a value here would be stored in plaintext"
+)
+_NOT_SEALED = (
+    "must be a value sealed by kubeseal: standard base64 of a 2-byte length equal to the"
+    " RSA key size, the RSA ciphertext and the AES-GCM ciphertext"
+)
+_LITERAL_TEMPLATE = (
+    "a literal value in an ExternalSecret's template would be stored in plaintext; template"
+    " it from the values fetched from the secret store ({{ .key }})"
+)
+_COPIES_VALUES = "copies the object with its secret values, which would be stored in plaintext"
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A value of a document that may not be in Git as it is: where, and why (no value)."""
+
+    path: tuple[str | int, ...]  # keys and list indexes from the document's root
+    reason: str
+
+    @property
+    def field(self) -> str:
+        """`stringData[password]`, `items[0].data[token]`, `spec.template.data[k]`."""
+        return field_path(self.path)
+
+
+def field_path(path: tuple[str | int, ...]) -> str:
+    out = ""
+    parent: str | int | None = None
+    for step in path:
+        if isinstance(step, int) or parent in (
+            "data",
+            "stringData",
+            "encryptedData",
+            "annotations",
+        ):
+            out += f"[{step}]"
+        else:
+            out += f".{step}" if out else step
+        parent = step
+    return out
+
+
+def may_hold_secret(text: str) -> bool:
+    """False when `text` certainly holds no secret value (most files: then no walk)."""
+    return _MAY_HOLD_SECRET.search(text) is not None
+
+
+def secret_values(doc: Any) -> list[SecretValue]:
+    """Every value of `doc` (a whole document, List items included) that must not be
+    stored in plaintext, in document order."""
+    found: list[SecretValue] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(doc, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            found += _values_of_object(value, path)
+            stack.extend((v, (*path, k)) for k, v in reversed(value.items()) if isinstance(k, str))
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in reversed(list(enumerate(value))))
+    return found
 
 
 def is_core_secret(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("apiVersion") == "v1" and obj.get("kind") == "Secret"
+
+
+def is_secret_like(obj: Any) -> bool:
+    """A Secret, or a near-miss spelling of one (`kind: secret`, `apiVersion: core/v1`)."""
+    if not isinstance(obj, dict) or _kind(obj) != "secret":
+        return False
+    api_version = obj.get("apiVersion")
+    if not isinstance(api_version, str):
+        return True
+    group = api_version.rpartition("/")[0]
+    return group in ("", "core")
 
 
 def has_sops_mac(obj: dict[str, Any]) -> bool:
@@ -60,323 +154,207 @@ def is_sops_value(value: Any) -> bool:
     return isinstance(value, str) and SOPS_VALUE.match(value) is not None
 
 
+def is_sealed_value(value: Any) -> bool:
+    """Whether `value` is shaped as kubeseal's hybrid ciphertext (it is never decrypted)."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) < 2:
+        return False
+    wrapped = int.from_bytes(raw[:2], "big")
+    if wrapped not in SEALED_KEY_SIZES or len(raw) < 2 + wrapped + GCM_TAG_BYTES:
+        return False
+    # An RSA ciphertext is a number below the modulus, its bytes as good as random: about
+    # 100 distinct byte values in 128 bytes, 220 in 512. Text padded to the size is not.
+    distinct = len(set(raw[2 : 2 + wrapped]))
+    return distinct >= 0.4 * min(wrapped, 256)
+
+
 def plaintext_fields(obj: Any) -> list[str]:
-    """Field paths (`data[password]`) of the plaintext values of a core/v1 Secret."""
-    if not is_core_secret(obj):
-        return []
-    encrypted = has_sops_mac(obj)
-    fields: list[str] = []
-    for field in VALUE_FIELDS:
-        values = obj.get(field)
-        if values is None or values in ({}, ""):
-            continue
-        if not isinstance(values, dict):
-            fields.append(field)
-            continue
-        for name, value in values.items():
-            if value is None or value == "":
-                continue
-            if not (encrypted and is_sops_value(value)):
-                fields.append(f"{field}[{name}]")
-    return fields
-
-
-def served_secret(obj: Any) -> tuple[Any, list[str]]:
-    """`obj` as the API may show it, and the fields hidden: a core/v1 Secret's plaintext
-    values (committed from outside: gitplane never writes one) and the annotations that
-    copy the whole object read `<redacted>`. Anything else is returned as it is."""
-    if not is_core_secret(obj):
-        return obj, []
-    fields = plaintext_fields(obj)
-    annotations = (obj.get("metadata") or {}).get("annotations")
-    copies = (
-        []  # a SOPS Secret's copy holds only its encrypted values: nothing to hide
-        if has_sops_mac(obj) or not isinstance(annotations, dict)
-        else [name for name in COPY_ANNOTATIONS if name in annotations]
-    )
-    if not fields and not copies:
-        return obj, []
-    served = copy.deepcopy(obj)
-    for field in VALUE_FIELDS:
-        values = served.get(field)
-        if isinstance(values, dict):
-            for name in values:
-                if f"{field}[{name}]" in fields:
-                    values[name] = REDACTED
-        elif field in fields:
-            served[field] = REDACTED
-    for name in copies:
-        served["metadata"]["annotations"][name] = REDACTED
-    return served, fields + [f"metadata.annotations[{name}]" for name in copies]
-
-
-def redacted_fields(obj: Any) -> list[str]:
-    """The values of a core/v1 Secret that are the placeholder `served_secret` shows,
-    not values: a Secret read from the API and sent back as it was."""
-    if not is_core_secret(obj):
-        return []
-    placeholders = (REDACTED, REDACTED_CHANGED)
-    found = []
-    for field in VALUE_FIELDS:
-        values = obj.get(field)
-        if isinstance(values, dict):
-            found += [f"{field}[{name}]" for name, v in values.items() if v in placeholders]
-        elif values in placeholders:
-            found.append(field)
-    return found
+    """Field paths (`data[password]`) of the values of `obj` that may not be in Git."""
+    return [value.field for value in secret_values(obj)]
 
 
 def plaintext_secret_problems(obj: Any) -> list[FieldCause]:
-    """One cause per plaintext value of a core/v1 Secret (none for anything else)."""
+    """One cause per value of `obj` that may not be stored in plaintext."""
     return [
-        FieldCause(field, PLAINTEXT_MESSAGE, "FieldValueForbidden")
-        for field in plaintext_fields(obj)
+        FieldCause(value.field, f"Forbidden: {value.reason}", "FieldValueForbidden")
+        for value in secret_values(obj)
     ]
 
 
-# ---- scanning a repository ------------------------------------------------------------
+def served_secret(obj: Any, holds_secret: bool = True) -> tuple[Any, list[str]]:
+    """`obj` as the API may show it, and the fields hidden: every secret value (committed
+    from outside: gitplane never writes one) reads `<redacted>`. `holds_secret` False
+    (the parse found none) returns `obj` untouched without looking."""
+    if not holds_secret:
+        return obj, []
+    values = secret_values(obj)
+    if not values:
+        return obj, []
+    return redact(obj, values), [value.field for value in values]
 
 
-@dataclass(frozen=True)
-class Finding:
-    """A plaintext Secret value in a file of the repository (the value is never kept)."""
-
-    path: str
-    line: int
-    commit: str  # the commit where this file content was first seen
-    key: str  # the value's field, e.g. data[password]
-    secret: str  # namespace/name of the Secret
-
-    def __str__(self) -> str:
-        return (
-            f"{self.path}:{self.line}: Secret {self.secret} has a plaintext value at"
-            f" {self.key} (commit {self.commit[:12]})"
-        )
+def redact(obj: Any, values: list[SecretValue]) -> Any:
+    """A copy of `obj` with each of `values` replaced by the placeholder."""
+    served = copy.deepcopy(obj)
+    for value in values:
+        parent = served
+        for step in value.path[:-1]:
+            parent = parent[step]
+        parent[value.path[-1]] = REDACTED
+    return served
 
 
-def scan(store: GitStore, history: bool = False) -> list[Finding]:
-    """Plaintext Secret values in the branch tip, or (`history`) in any commit of any ref.
-
-    Every YAML and JSON file counts, wherever it is in the tree: a leaked value is
-    leaked even outside the directory the store serves.
-    """
-    repo = store._repo()
-    if not history:
-        tip = store.refresh().commit_id
-        if tip is None:
-            return []
-        tree = repo[tip].peel(pygit2.Tree)
-        return [f for path, blob in _files(repo, tree) for f in _scan_blob(repo, path, blob, tip)]
-    findings: list[Finding] = []
-    seen: set[tuple[str, str]] = set()
-    for made in _all_commits(repo):
-        parents = made.parents
-        if parents:
-            diff = parents[0].tree.diff_to_tree(made.tree)
-        else:
-            diff = made.tree.diff_to_tree(swap=True)
-        for delta in diff.deltas:
-            new = delta.new_file
-            blob = str(new.id)
-            if delta.status == pygit2.GIT_DELTA_DELETED or (new.path, blob) in seen:
-                continue
-            seen.add((new.path, blob))
-            if _OBJECT_FILE.search(new.path):
-                findings.extend(_scan_blob(repo, new.path, blob, str(made.id)))
-    return findings
-
-
-def _all_commits(repo: pygit2.Repository) -> Iterator[pygit2.Commit]:
-    """Every commit reachable from any ref (as `git log --all`), oldest first."""
-    walker = None
-    for name in repo.references:
-        try:
-            target = repo.references[name].peel(pygit2.Commit).id
-        except (pygit2.GitError, ValueError, KeyError, pygit2.InvalidSpecError):
-            continue  # a ref to a tree or blob, or a broken one
-        if walker is None:
-            walker = repo.walk(target, SortMode.TOPOLOGICAL | SortMode.REVERSE)
-        else:
-            walker.push(target)
-    if walker is not None:
-        yield from walker
-
-
-def _files(
-    repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = ""
-) -> Iterator[tuple[str, str]]:
-    for entry in tree:
-        path = f"{prefix}{entry.name}"
-        if entry.type_str == "tree":
-            yield from _files(repo, tree_at(repo, str(entry.id)), f"{path}/")
-        elif entry.type_str == "blob" and _OBJECT_FILE.search(path):
-            yield path, str(entry.id)
-
-
-def _scan_blob(repo: pygit2.Repository, path: str, blob: str, commit: str) -> list[Finding]:
-    data = blob_data(repo, blob)
-    if b"Secret" not in data:
-        return []
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return []
-    return [Finding(path, line, commit, key, secret) for line, key, secret in scan_text(path, text)]
-
-
-def scan_text(path: str, text: str) -> list[tuple[int, str, str]]:
-    """(line, field, namespace/name) of each plaintext Secret value in a file's text."""
-    if "Secret" not in text:
-        return []
-    is_json = path.endswith(".json")
-    found: list[tuple[int, str, str]] = []
-    line = 1
-    for segment in [text] if is_json else split_segments(text):
-        if not is_blank(segment):
-            found.extend((line + offset, key, who) for offset, key, who in _scan_segment(segment))
-        line += segment.count("\n")
+def redacted_fields(obj: Any) -> list[str]:
+    """The secret values of `obj` that are the placeholder `served_secret` shows, not
+    values: an object read from the API and sent back as it was."""
+    found = []
+    for value in secret_values(obj):
+        current = obj
+        for step in value.path:
+            current = current[step]
+        if current in PLACEHOLDERS:
+            found.append(value.field)
     return found
 
 
-def _scan_segment(segment: str) -> list[tuple[int, str, str]]:
-    try:
-        doc = load_yaml(segment)
-    except yaml.YAMLError:
-        try:
-            doc = json.loads(segment)
-        except ValueError:
-            return []
-    found: list[tuple[int, str, str]] = []
-    for item, obj in _objects(doc):
-        fields = plaintext_fields(obj)
-        if not fields:
+def _kind(obj: dict[str, Any]) -> str | None:
+    kind = obj.get("kind")
+    return kind.lower() if isinstance(kind, str) else None
+
+
+def _values_of_object(obj: dict[str, Any], path: tuple[str | int, ...]) -> list[SecretValue]:
+    kind = _kind(obj)
+    found: list[SecretValue] = []
+    if kind == "secret" and is_secret_like(obj):
+        found += _secret_values(obj, path, sops=not path and has_sops_mac(obj))
+    elif kind == "sealedsecret":
+        found += _sealed_secret_values(obj, path)
+    elif kind in ("externalsecret", "clusterexternalsecret"):
+        found += _external_secret_values(obj, path)
+    found += _copy_annotation_values(obj, path, secret_like=kind == "secret")
+    return found
+
+
+def _secret_values(
+    obj: dict[str, Any], path: tuple[str | int, ...], *, sops: bool
+) -> list[SecretValue]:
+    found: list[SecretValue] = []
+    for field, values in obj.items():
+        if field in ("data", "stringData"):
+            found += _map_values(
+                values, (*path, field), _PLAINTEXT, allowed=_sops if sops else None
+            )
+        elif field not in SECRET_FIELDS and not _empty(values):
+            found.append(SecretValue((*path, str(field)), _UNKNOWN_FIELD))
+    return found
+
+
+def _sops(value: Any) -> bool:
+    return is_sops_value(value)
+
+
+def _sealed_secret_values(obj: dict[str, Any], path: tuple[str | int, ...]) -> list[SecretValue]:
+    found: list[SecretValue] = []
+    for field in VALUE_FIELDS:
+        found += _map_values(obj.get(field), (*path, field), _SEALED_PLAINTEXT)
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return found
+    encrypted = spec.get("encryptedData")
+    found += _map_values(encrypted, (*path, "spec", "encryptedData"), _NOT_SEALED, is_sealed_value)
+    if not _empty(spec.get("data")) and not is_sealed_value(spec.get("data")):
+        found.append(SecretValue((*path, "spec", "data"), _NOT_SEALED))
+    template = spec.get("template")
+    if isinstance(template, dict):
+        for field in VALUE_FIELDS:
+            where = (*path, "spec", "template", field)
+            found += _map_values(template.get(field), where, _SEALED_PLAINTEXT)
+    return found
+
+
+def _external_secret_values(obj: dict[str, Any], path: tuple[str | int, ...]) -> list[SecretValue]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    where: tuple[str | int, ...] = (*path, "spec")
+    if _kind(obj) == "clusterexternalsecret":
+        spec = spec.get("externalSecretSpec")
+        where = (*where, "externalSecretSpec")
+    target = spec.get("target") if isinstance(spec, dict) else None
+    template = target.get("template") if isinstance(target, dict) else None
+    if not isinstance(template, dict):
+        return []
+    where = (*where, "target", "template")
+    found = _map_values(template.get("data"), (*where, "data"), _LITERAL_TEMPLATE, _templated)
+    sources = template.get("templateFrom")
+    for index, source in enumerate(sources if isinstance(sources, list) else []):
+        literal = source.get("literal") if isinstance(source, dict) else None
+        if not _empty(literal) and not _templated(literal):
+            found.append(SecretValue((*where, "templateFrom", index, "literal"), _LITERAL_TEMPLATE))
+    return found
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _copy_annotation_values(
+    obj: dict[str, Any], path: tuple[str | int, ...], *, secret_like: bool
+) -> list[SecretValue]:
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if not isinstance(annotations, dict):
+        return []
+    found = []
+    for name in COPY_ANNOTATIONS:
+        text = annotations.get(name)
+        if not isinstance(text, str) or not (secret_like or may_hold_secret(text)):
             continue
-        lines = _value_lines(segment, item)
-        meta = obj.get("metadata")
-        meta = meta if isinstance(meta, dict) else {}
-        name = str(meta.get("name", ""))
-        who = f"{meta['namespace']}/{name}" if meta.get("namespace") else name
-        found.extend((lines.get(field, 0), field, who) for field in fields)
+        try:
+            copied = load_json(text)
+        except LoadError:
+            leaks = secret_like  # unreadable: a Secret's copy may hold anything
+        else:
+            if secret_like and isinstance(copied, dict):  # a copy of this Secret, kind or not
+                copied = {**copied, "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind")}
+            leaks = bool(secret_values(copied)) or (secret_like and not isinstance(copied, dict))
+        if leaks:
+            found.append(SecretValue((*path, "metadata", "annotations", name), _COPIES_VALUES))
     return found
 
 
-def _objects(doc: Any) -> Iterator[tuple[int | None, Any]]:
+def _map_values(
+    values: Any,
+    path: tuple[str | int, ...],
+    reason: str,
+    allowed: Any = None,
+) -> list[SecretValue]:
+    """The values of a field holding a map of values; `allowed(value)` True lets one be."""
+    if _empty(values):
+        return []
+    if not isinstance(values, dict):
+        return [] if allowed is not None and allowed(values) else [SecretValue(path, reason)]
+    return [
+        SecretValue((*path, str(name)), reason)
+        for name, value in values.items()
+        if not _empty(value) and not (allowed is not None and allowed(value))
+    ]
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value in ("", {}, [])
+
+
+def objects_of(doc: Any) -> Iterator[tuple[int | None, Any]]:
+    """The objects of one document: the items of a `List`, else the document itself."""
     if isinstance(doc, dict) and isinstance(doc.get("items"), list):
         kind = doc.get("kind")
         if isinstance(kind, str) and kind.endswith("List"):
             yield from enumerate(doc["items"])
             return
     yield None, doc
-
-
-# ---- finding values in the text ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Span:
-    item: int | None  # index in a List document's items
-    field: str  # data[name], stringData[name], or an annotation that copies the object
-    start: int  # character offsets of the value's text in the document
-    end: int
-    line: int  # 0-based, from the document's first line
-
-
-def _compose(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)  # pure Python: marks count characters
-    except yaml.YAMLError:
-        return None
-
-
-def _mapping(node: yaml.Node | None) -> dict[str, yaml.Node]:
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-
-
-def _scalar(node: yaml.Node | None) -> str | None:
-    return node.value if isinstance(node, yaml.ScalarNode) else None
-
-
-def _secret_spans(text: str) -> list[_Span] | None:
-    """Where each Secret value is in one YAML/JSON document; None when it does not parse."""
-    root = _compose(text)
-    if root is None:
-        return None
-    top = _mapping(root)
-    nodes: list[tuple[int | None, yaml.Node]] = [(None, root)]
-    kind = _scalar(top.get("kind"))
-    if kind is not None and kind.endswith("List"):
-        items = top.get("items")
-        if isinstance(items, yaml.SequenceNode):
-            nodes = list(enumerate(items.value))
-    spans: list[_Span] = []
-    for item, node in nodes:
-        fields = _mapping(node)
-        if _scalar(fields.get("kind")) != "Secret" or _scalar(fields.get("apiVersion")) != "v1":
-            continue
-        for field in VALUE_FIELDS:
-            for key, value in _mapping(fields.get(field)).items():
-                spans.append(_span(item, f"{field}[{key}]", value))
-            if field in fields and not isinstance(fields[field], yaml.MappingNode):
-                spans.append(_span(item, field, fields[field]))
-        annotations = _mapping(_mapping(fields.get("metadata")).get("annotations"))
-        for name in COPY_ANNOTATIONS:
-            if name in annotations:
-                spans.append(_span(item, f"metadata.annotations[{name}]", annotations[name]))
-    return spans
-
-
-def _span(item: int | None, field: str, node: yaml.Node) -> _Span:
-    return _Span(item, field, node.start_mark.index, node.end_mark.index, node.start_mark.line)
-
-
-def _value_lines(segment: str, item: int | None) -> dict[str, int]:
-    """0-based line of each value of the Secret (`item` of a List) in a document."""
-    return {s.field: s.line for s in _secret_spans(segment) or [] if s.item == item}
-
-
-def redact_secret_text(text: str, changed: frozenset[tuple[int | None, str]] = frozenset()) -> str:
-    """A YAML/JSON document with every Secret value replaced by `<redacted>`.
-
-    Lines stay where they were (a multi-line value keeps its line breaks), so a diff's
-    line numbers still point into the real file. Values in `changed` read
-    `<redacted (changed)>`, so a diff still shows which value changed. A document that
-    mentions Secret but does not parse is redacted whole.
-    """
-    if "Secret" not in text:
-        return text
-    spans = _secret_spans(text)
-    if spans is None:
-        return "".join(
-            (REDACTED + ("\n" if line.endswith("\n") else "")) if line.strip() else line
-            for line in text.splitlines(keepends=True)
-        )
-    out: list[str] = []
-    at = 0
-    for span in sorted(spans, key=lambda s: s.start):
-        if span.start < at:
-            continue
-        marker = REDACTED_CHANGED if (span.item, span.field) in changed else REDACTED
-        out += [text[at : span.start], marker, "\n" * text.count("\n", span.start, span.end)]
-        at = span.end
-    out.append(text[at:])
-    return "".join(out)
-
-
-def redact_secret_pair(old: str, new: str) -> tuple[str, str]:
-    """Both sides of a document's diff, redacted; values that differ are marked changed."""
-    if "Secret" not in old and "Secret" not in new:
-        return old, new
-    old_values, new_values = _values_by_field(old), _values_by_field(new)
-    changed = frozenset(
-        field
-        for field, value in new_values.items()
-        if field in old_values and old_values[field] != value
-    )
-    return redact_secret_text(old), redact_secret_text(new, changed)
-
-
-def _values_by_field(text: str) -> dict[tuple[int | None, str], str]:
-    spans = _secret_spans(text) or []
-    return {(s.item, s.field): text[s.start : s.end] for s in spans}

@@ -111,11 +111,13 @@ class ParseCache:
         return len(self._saved)
 
 
-_CACHE_FORMAT = "gitplane-parse-cache-2"
+_CACHE_FORMAT = "gitplane-parse-cache-3"
 
 
 def _to_saved(parsed: ParsedFile) -> tuple[Any, ...]:
-    decls = [(*d.key, d.obj, d.segment, d.item, d.line) for d in parsed.declarations]
+    decls = [
+        (*d.key, d.obj, d.segment, d.item, d.line, d.holds_secret) for d in parsed.declarations
+    ]
     problems = [(p.path, p.line, p.message) for p in parsed.problems]
     return (decls, problems, parsed.is_json)
 
@@ -125,8 +127,8 @@ def _from_saved(path: str, saved: Any) -> ParsedFile | None:
         decls, problems, is_json = saved
         return ParsedFile(
             tuple(
-                Declaration(ObjectKey(g, k, ns, n), obj, seg, item, line)
-                for g, k, ns, n, obj, seg, item, line in decls
+                Declaration(ObjectKey(g, k, ns, n), obj, seg, item, line, bool(secret))
+                for g, k, ns, n, obj, seg, item, line, secret in decls
             ),
             tuple(Problem(p, line, msg) for p, line, msg in problems),
             bool(is_json),

@@ -22,13 +22,23 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from store.documents import LOADED, KubeLoader, is_blank, load_yaml
+from store.documents import LOADED, is_blank
 from store.equality import same
+from store.loader import KubeLoader, load_yaml
 
 try:
-    _Dumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
+    _BaseDumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
 except AttributeError:  # pragma: no cover
-    _Dumper = yaml.SafeDumper
+    _BaseDumper = yaml.SafeDumper
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    """Objects written out whole: a value shared in memory (an alias in a request body)
+    is not an anchor in Git, as kube-apiserver stores the JSON the alias stood for."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
 
 _WIDTH = 1 << 16  # never fold long strings: folding makes one-value changes multi-line diffs
 _LEADING_MARKER = re.compile(r"\A(?:[ \t]*#[^\n]*\n|[ \t]*\n)*---[^\n]*\n")
@@ -69,6 +79,11 @@ class FileEdit:
         self._original: dict[int, Any] = {}
         self._pending: dict[int, Any] = {}
         self._appended: list[tuple[Any, str | None]] = []
+
+    @property
+    def original_segments(self) -> tuple[str, ...]:
+        """The file's documents as they were before this edit."""
+        return tuple(self._segments)
 
     def replace(self, segment: int, item: int | None, obj: Any, original: Any) -> None:
         self._set(segment, item, obj, original)

@@ -10,6 +10,7 @@ from apiserver.context import RequestContext
 from apiserver.resources.info import GROUP, ResourceInfo
 from kube import status
 from kube.watch import ListOptions
+from store.documents import is_list
 
 JSONObject = dict[str, Any]
 COMMIT_MESSAGE_ANNOTATION = "gitplane.io/commit-message"
@@ -31,6 +32,15 @@ class WatchItem:
     object: JSONObject = field(default_factory=dict)
     resource_version: str = ""
     initial_events_end: bool = False
+
+
+def list_errors(declared: Any, path: str) -> list[status.FieldError]:
+    """A declared object that is a `List`: its items are objects, it is none (a List item
+    would otherwise escape every check made per object)."""
+    if not is_list(declared):
+        return []
+    detail = "a List holds several objects, not one: declare each of its items"
+    return [status.FieldError.invalid(f"{path}.kind", declared["kind"], detail)]
 
 
 class Strategy(Protocol):

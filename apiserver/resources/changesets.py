@@ -6,7 +6,7 @@ import secrets
 
 from apiserver.context import RequestContext
 from apiserver.errors import field_errors, to_api_error
-from apiserver.resources.base import JSONObject, VerbsNotServed, commit_message
+from apiserver.resources.base import JSONObject, VerbsNotServed, commit_message, list_errors
 from apiserver.resources.info import GROUP, GROUP_VERSION, ResourceInfo
 from apiserver.resources.manifests import change_entry, manifest_name, timestamp
 from apiserver.secrets.policy import ObjectTransformer
@@ -56,6 +56,9 @@ class ChangeSetStrategy(VerbsNotServed):
         stored_puts: list[object] = []  # what is written, and shown, for each of spec.put
         for index, declared in enumerate(puts):
             path = f"spec.put[{index}]"
+            if not_one := list_errors(declared, path):
+                errors.extend(not_one)
+                continue
             try:
                 key = key_of(declared, namespace)
             except store_errors.Invalid as exc:

@@ -15,9 +15,16 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from apiserver.builtin_kinds import is_namespaced_builtin
 from apiserver.context import RequestContext
 from apiserver.errors import to_api_error
-from apiserver.resources.base import JSONObject, ListResult, WatchItem, commit_message
+from apiserver.resources.base import (
+    JSONObject,
+    ListResult,
+    WatchItem,
+    commit_message,
+    list_errors,
+)
 from apiserver.resources.info import GROUP, GROUP_VERSION, ResourceInfo
 from apiserver.secrets.policy import ObjectTransformer
 from apiserver.validation_hook import ObjectValidator
@@ -216,7 +223,7 @@ class ManifestStrategy:
 
     def to_api(self, stored: StoredObject, *, with_last_applied: bool = False) -> JSONObject:
         name = manifest_name(stored.key)
-        declared, hidden = served_secret(stored.obj)
+        declared, hidden = served_secret(stored.obj, stored.holds_secret)
         labels = (declared.get("metadata") or {}).get("labels")
         metadata: JSONObject = {"name": name}
         if not self.cluster:
@@ -299,6 +306,8 @@ class ManifestStrategy:
             raise status.Invalid(
                 gk, name, [status.FieldError.required("spec.object", "the declared object")]
             )
+        if not_one := list_errors(declared, "spec.object"):
+            raise status.Invalid(gk, name, not_one)
         scope = "" if self.cluster else namespace
         try:
             key = key_of(declared, scope)
@@ -314,7 +323,23 @@ class ManifestStrategy:
                     " use a Manifest in that namespace",
                 )
             )
-        if not self.cluster and key.namespace != namespace:
+        elif self.cluster and is_namespaced_builtin(key.group, key.kind):
+            errors.append(
+                status.FieldError.invalid(
+                    "spec.object.kind",
+                    key.kind,
+                    f"{key.kind} is namespaced: declare it as a Manifest in its namespace",
+                )
+            )
+        elif not self.cluster and not key.namespace:
+            errors.append(
+                status.FieldError.invalid(
+                    "spec.object.kind",
+                    key.kind,
+                    f"{key.kind} is cluster-scoped: declare it as a ClusterManifest",
+                )
+            )
+        elif not self.cluster and key.namespace != namespace:
             errors.append(
                 status.FieldError.invalid(
                     "spec.object.metadata.namespace",

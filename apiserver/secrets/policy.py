@@ -2,12 +2,15 @@
 
 - A plain Secret (values in `data`/`stringData`): sealed into the SealedSecret kubeseal
   would make, which is stored (and answered) instead; without a sealing certificate,
-  Invalid, saying how to configure sealing or what to submit instead.
+  Invalid, saying how to configure sealing or what to submit instead. Its annotations
+  must be well-known ones: the template keeps them unencrypted.
 - A SealedSecret, an ExternalSecret or a SOPS-encrypted Secret: checked, stored as it is.
+- Anything still holding a value that may not be in Git in plaintext (store.secrets,
+  the rule the store applies to every file it commits): Invalid, naming each field.
 - Anything else: unchanged.
 
 Errors name fields, never values. The strategies call the policy on each declared object
-(see ObjectTransformer); the store refuses plaintext Secrets again whatever the caller.
+(see ObjectTransformer); the store checks every file it commits again, whatever the caller.
 """
 
 from __future__ import annotations
@@ -23,10 +26,16 @@ from apiserver.secrets.references import (
     sealed_secret_errors,
     sops_secret_errors,
 )
-from apiserver.secrets.sealing import SealingError, seal
+from apiserver.secrets.sealing import SealingError, is_template_annotation, seal
 from apiserver.validation_hook import ObjectValidator
 from kube import status
-from store.secrets import REDACTED, is_core_secret, plaintext_fields, redacted_fields
+from store.secrets import (
+    REDACTED,
+    is_core_secret,
+    plaintext_fields,
+    redacted_fields,
+    secret_values,
+)
 
 # (declared object, field path prefix such as "spec.object", namespace it goes to ("" when
 # cluster-scoped)) -> the object to write instead. Raises status.Invalid (its `errors` are
@@ -43,6 +52,11 @@ HOW_TO_SEAL = (
 )
 
 
+UNSEALED_ANNOTATION = (
+    "a Secret's annotations are copied into the SealedSecret's template unencrypted, so only"
+    " well-known ones (kubernetes.io/, k8s.io/, sealedsecrets.bitnami.com/, Argo CD, Flux and"
+    " Helm) are taken: remove this one, or put what it says in a value"
+)
 PLACEHOLDER = (
     "is the placeholder the API shows for a plaintext value committed from outside, not a"
     " value: give every value of the Secret (it is then sealed), or replace the Secret with a"
@@ -57,36 +71,43 @@ class SecretPolicy:
         self.certificates = certificates
 
     def __call__(self, obj: dict[str, Any], path: str, namespace: str) -> dict[str, Any]:
-        if is_sealed_secret(obj):
-            _raise_if(errors=sealed_secret_errors(obj, path), kind="SealedSecret", obj=obj)
-            return obj
-        if is_external_secret(obj):
-            _raise_if(errors=external_secret_errors(obj, path), kind="ExternalSecret", obj=obj)
-            return obj
-        if not is_core_secret(obj):
-            return obj
-        if "sops" in obj:
-            _raise_if(errors=sops_secret_errors(obj, path), kind="Secret", obj=obj)
-            return obj
-        fields = plaintext_fields(obj)
-        if not fields:
-            return obj  # nothing secret in it (e.g. a service account token to be filled in)
         if placeholders := redacted_fields(obj):
             raise status.Invalid(
-                SECRET,
+                _group_kind(obj),
                 _name(obj),
                 [
                     status.FieldError.invalid(f"{path}.{f}", REDACTED, PLACEHOLDER)
                     for f in placeholders
                 ],
             )
+        if is_sealed_secret(obj):
+            _raise_if(errors=sealed_secret_errors(obj, path), obj=obj)
+        elif is_external_secret(obj):
+            _raise_if(errors=external_secret_errors(obj, path), obj=obj)
+        elif is_core_secret(obj) and "sops" in obj:
+            _raise_if(errors=sops_secret_errors(obj, path), obj=obj)
+        elif is_core_secret(obj) and plaintext_fields(obj):
+            obj = self._sealed(obj, path, namespace)
+        # What the store refuses to commit, refused here with the fields named in full.
+        _raise_if(
+            errors=[
+                status.FieldError.forbidden(f"{path}.{value.field}", value.reason)
+                for value in secret_values(obj)
+            ],
+            obj=obj,
+        )
+        return obj
+
+    def _sealed(self, obj: dict[str, Any], path: str, namespace: str) -> dict[str, Any]:
         if self.certificates is None:
+            fields = plaintext_fields(obj)
             tops = sorted({f.split("[", 1)[0] for f in fields})
             raise status.Invalid(
                 SECRET,
                 _name(obj),
                 [status.FieldError.forbidden(f"{path}.{top}", HOW_TO_SEAL) for top in tops],
             )
+        _raise_if(errors=unsealed_annotation_errors(obj, path), obj=obj)
         try:
             certificate = self.certificates.current()
         except CertificateError as exc:
@@ -103,10 +124,28 @@ class SecretPolicy:
             ) from None
 
 
-def _raise_if(*, errors: list[status.FieldError], kind: str, obj: dict[str, Any]) -> None:
+def unsealed_annotation_errors(obj: dict[str, Any], path: str) -> list[status.FieldError]:
+    """A Secret's annotations go into the SealedSecret's template unencrypted (kubeseal
+    copies them): only well-known ones are taken, never a note that may hold a value."""
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if not isinstance(annotations, dict):
+        return []
+    return [
+        status.FieldError.forbidden(f"{path}.metadata.annotations[{name}]", UNSEALED_ANNOTATION)
+        for name in annotations
+        if not is_template_annotation(str(name))
+    ]
+
+
+def _raise_if(*, errors: list[status.FieldError], obj: dict[str, Any]) -> None:
     if errors:
-        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-        raise status.Invalid(status.GroupKind(group, kind), _name(obj), errors)
+        raise status.Invalid(_group_kind(obj), _name(obj), errors)
+
+
+def _group_kind(obj: dict[str, Any]) -> status.GroupKind:
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    return status.GroupKind(group, str(obj.get("kind", "")))
 
 
 def _name(obj: dict[str, Any]) -> str:

@@ -11,14 +11,12 @@ Every function returns every error found, with its field path and never a value.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
 from apiserver.secrets.sealing import API_VERSION as SEALED_SECRET_API_VERSION
 from kube.status import OMITTED, FieldError, go_quote
-from store.secrets import has_sops_mac, is_sops_value
+from store.secrets import has_sops_mac, is_sealed_value, is_sops_value
 
 EXTERNAL_SECRET_VERSIONS = ("external-secrets.io/v1", "external-secrets.io/v1beta1")
 STORE_KINDS = ("SecretStore", "ClusterSecretStore")
@@ -83,13 +81,13 @@ def sealed_secret_errors(obj: dict[str, Any], path: str) -> list[FieldError]:
     for key, value in encrypted.items():
         field = f"{where}[{key}]"
         errors += [FieldError.invalid(field, key, m) for m in secret_key_errors(key)]
-        if not _well_formed_sealed_value(value):
+        if not is_sealed_value(value):
             errors.append(
                 FieldError.invalid(
                     field,
                     OMITTED,
-                    "must be a value sealed by kubeseal: standard base64 of the RSA ciphertext"
-                    " length, the RSA ciphertext and the AES-GCM ciphertext",
+                    "must be a value sealed by kubeseal: standard base64 of a 2-byte length"
+                    " equal to the RSA key size, the RSA ciphertext and the AES-GCM ciphertext",
                 )
             )
     template = spec.get("template")
@@ -106,19 +104,6 @@ def sealed_secret_errors(obj: dict[str, Any], path: str) -> list[FieldError]:
                 )
             )
     return errors
-
-
-def _well_formed_sealed_value(value: object) -> bool:
-    if not isinstance(value, str) or not value:
-        return False
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    if len(raw) < 2:
-        return False
-    wrapped = int.from_bytes(raw[:2], "big")
-    return wrapped > 0 and len(raw) >= 2 + wrapped + _GCM_TAG
 
 
 def external_secret_errors(obj: dict[str, Any], path: str) -> list[FieldError]:

@@ -46,6 +46,27 @@ LAST_APPLIED = (
 SERVER_FIELDS = (*SYSTEM_FIELDS, "ownerReferences")
 
 
+# Annotations a sealed template may keep (they are stored unencrypted): Kubernetes' own,
+# sealed-secrets' and the reconcilers' (a service account token's, Argo CD's sync options).
+TEMPLATE_ANNOTATION_PREFIXES = (
+    "sealedsecrets.bitnami.com/",
+    "argocd.argoproj.io/",
+    "kustomize.toolkit.fluxcd.io/",
+    "helm.sh/",
+    "meta.helm.sh/",
+)
+
+
+def is_template_annotation(name: str) -> bool:
+    """Whether a Secret's annotation may go into a sealed template as it is."""
+    prefix, slash, _ = name.partition("/")
+    if not slash:
+        return False
+    if prefix in ("kubernetes.io", "k8s.io") or prefix.endswith((".kubernetes.io", ".k8s.io")):
+        return name not in LAST_APPLIED
+    return name.startswith(TEMPLATE_ANNOTATION_PREFIXES)
+
+
 class Scope(StrEnum):
     STRICT = "strict"
     NAMESPACE_WIDE = "namespace-wide"

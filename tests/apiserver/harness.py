@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,20 @@ class Server:
         return subprocess.run(
             ["git", "-C", str(self.repo), *args], check=True, capture_output=True, text=True
         ).stdout
+
+    def client_ssl(
+        self, user: str = "alice", groups: tuple[str, ...] = ("devs",)
+    ) -> ssl.SSLContext:
+        """TLS for a raw HTTPS client authenticated as `user` (a client certificate)."""
+        client = issue_client_certificate(self.pki.ca, user, groups)
+        cert, key = self.directory / f"{user}.crt", self.directory / f"{user}.key"
+        client.save(cert, key)
+        context = ssl.create_default_context(cafile=str(self.pki.ca_file))
+        context.load_cert_chain(str(cert), str(key))
+        return context
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
 
     def kubeconfig_for(self, user: str, groups: tuple[str, ...] = ()) -> Path:
         client = issue_client_certificate(self.pki.ca, user, groups)

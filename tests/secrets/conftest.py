@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
+from tests.apiserver.harness import Server, start_server
 from tests.secrets.keys import KeyPair, new_rsa
 
 
@@ -15,3 +19,22 @@ def controller_key() -> KeyPair:
 def rotated_key() -> KeyPair:
     """The key the controller renews to (smaller: only rotation is tested with it)."""
     return new_rsa(2048)
+
+
+@pytest.fixture
+async def sealing_api(tmp_path: Path, controller_key: KeyPair) -> AsyncIterator[Server]:
+    cert = controller_key.write(tmp_path / "sealing.pem")
+    server, runner = await start_server(tmp_path / "server", sealing_cert=cert)
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def plain_api(tmp_path: Path) -> AsyncIterator[Server]:
+    server, runner = await start_server(tmp_path)
+    try:
+        yield server
+    finally:
+        await runner.cleanup()

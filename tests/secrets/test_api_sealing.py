@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import textwrap
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubesealpy import SealedSecret, Unsealer  # type: ignore[import-untyped]
 
-from tests.apiserver.harness import Server, start_server
+from tests.apiserver.harness import Server
 from tests.secrets.keys import KeyPair, controller_label, unseal
 from tests.store.conftest import run_git
 
@@ -40,7 +38,7 @@ MANIFEST = textwrap.dedent(f"""\
           name: db
           namespace: shop
           labels: {{app: web}}
-          annotations: {{team: payments}}
+          annotations: {{argocd.argoproj.io/sync-wave: "1"}}
         data: {{token: "{TOKEN_B64}"}}
         stringData: {{password: "{PASSWORD}"}}
     """)
@@ -66,25 +64,6 @@ def changeset(name: str, scope: str) -> str:
             metadata: {{name: settings-{scope}}}
             data: {{mode: production}}
         """)
-
-
-@pytest.fixture
-async def sealing_api(tmp_path: Path, controller_key: KeyPair) -> AsyncIterator[Server]:
-    cert = controller_key.write(tmp_path / "sealing.pem")
-    server, runner = await start_server(tmp_path / "server", sealing_cert=cert)
-    try:
-        yield server
-    finally:
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def plain_api(tmp_path: Path) -> AsyncIterator[Server]:
-    server, runner = await start_server(tmp_path)
-    try:
-        yield server
-    finally:
-        await runner.cleanup()
 
 
 def assert_never_in(text: str) -> None:
@@ -121,7 +100,7 @@ async def test_a_plain_secret_manifest_is_stored_sealed(
             "name": "db",
             "namespace": "shop",
             "labels": {"app": "web"},
-            "annotations": {"team": "payments"},
+            "annotations": {"argocd.argoproj.io/sync-wave": "1"},
         },
         "type": "Opaque",
     }

@@ -84,14 +84,14 @@ def test_sealed_secrets_are_kept_when_well_formed(controller_key: KeyPair) -> No
     broken = {**sealed, "spec": {"encryptedData": {"password": "bm90IHNlYWxlZA==", "b@d": "x"}}}
     assert invalid(broken) == [
         "spec.object.spec.encryptedData[password]: Invalid value: must be a value sealed by"
-        " kubeseal: standard base64 of the RSA ciphertext length, the RSA ciphertext and the"
-        " AES-GCM ciphertext",
+        " kubeseal: standard base64 of a 2-byte length equal to the RSA key size, the RSA"
+        " ciphertext and the AES-GCM ciphertext",
         'spec.object.spec.encryptedData[b@d]: Invalid value: "b@d": a valid config key must'
         " consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME', "
         " or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
         "spec.object.spec.encryptedData[b@d]: Invalid value: must be a value sealed by kubeseal:"
-        " standard base64 of the RSA ciphertext length, the RSA ciphertext and the AES-GCM"
-        " ciphertext",
+        " standard base64 of a 2-byte length equal to the RSA key size, the RSA ciphertext and"
+        " the AES-GCM ciphertext",
     ]
     assert invalid({**sealed, "spec": {}}) == [
         "spec.object.spec.encryptedData: Required value: the sealed values, by key"

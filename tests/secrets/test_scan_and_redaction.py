@@ -11,7 +11,9 @@ import pytest
 from gitplane_cli import scan as scan_command
 from store.history import History
 from store.repo import GitStore
-from store.secrets import REDACTED, REDACTED_CHANGED, redact_secret_pair, redact_secret_text, scan
+from store.secret_scan import scan
+from store.secret_text import redact_secret_pair, redact_secret_text
+from store.secrets import REDACTED, REDACTED_CHANGED
 from tests.store.conftest import run_git
 
 PASSWORD = "hunter2-from-outside"
@@ -89,6 +91,12 @@ def test_scan_finds_plaintext_at_the_tip_and_in_history(
     tip = [(f.path, f.line, f.key, f.secret) for f in scan(store)]
     assert tip == [
         ("shop/api.json", 3, "stringData[key]", "shop/api"),
+        (
+            "shop/app.yaml",
+            12,
+            "metadata.annotations[kubectl.kubernetes.io/last-applied-configuration]",
+            "shop/db",
+        ),
         ("shop/app.yaml", 15, "data[token]", "shop/db"),
         ("shop/app.yaml", 17, "stringData[password]", "shop/db"),
         ("shop/app.yaml", 18, "stringData[certificate]", "shop/db"),
@@ -137,7 +145,8 @@ def test_revision_diffs_redact_secret_values(repo: Path) -> None:
     added = history.diff(first, "shop")
     assert_no_values(added)
     assert "rotated-value-123" not in history.diff(second)
-    assert added.count(REDACTED) == 5  # token, password, certificate, empty, last-applied
+    assert added.count(REDACTED) == 4  # token, password, certificate, last-applied
+    assert '+  empty: ""' in added  # an empty value says nothing: shown as it is
     assert "+  certificate: <redacted>\n+\n+\n+\n" in added  # the block keeps its lines
     rotated = history.diff(second, "shop")
     assert f"-  password: {REDACTED}\n+  password: {REDACTED_CHANGED}" in rotated

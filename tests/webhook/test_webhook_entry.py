@@ -133,7 +133,7 @@ def test_desired_dir_loads_manifests(tmp_path: Path) -> None:
 
 def test_desired_dir_rejects_non_objects(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("- just\n- a list\n")
-    with pytest.raises(ValueError, match=r"bad\.yaml: a document must be a Kubernetes object"):
+    with pytest.raises(ValueError, match=r"bad\.yaml:1: document is not a mapping"):
         load_desired_dir(tmp_path)
 
 
