@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import platform
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any, Final
@@ -21,7 +22,9 @@ JSONObject = dict[str, Any]
 
 DISCOVERY_GROUP: Final = "apidiscovery.k8s.io"
 KUBERNETES_VERSION: Final = "v1.37.0"
-"""The Kubernetes release whose API conventions this server follows (and reports)."""
+"""The Kubernetes release whose API conventions this server follows."""
+OLDEST_KUBECTL_MINOR: Final = 32
+"""The oldest kubectl minor release this server is tested with (tests/apiserver)."""
 
 _GROUP_VERSION_FOR_DISCOVERY: Final = {"groupVersion": GROUP_VERSION, "version": VERSION}
 
@@ -176,6 +179,7 @@ def version_info(
     *,
     git_commit: str = "",
     build_date: str = "",
+    min_compatibility_minor: int | None = None,
 ) -> JSONObject:
     """version.Info. kubectl compares major/minor with its own to warn about skew, so they
     follow the Kubernetes release whose conventions the server implements."""
@@ -187,7 +191,7 @@ def version_info(
         "emulationMajor": major,
         "emulationMinor": minor,
         "minCompatibilityMajor": major,
-        "minCompatibilityMinor": minor,
+        "minCompatibilityMinor": str(min_compatibility_minor or minor),
         "gitVersion": git_version,
         "gitCommit": git_commit,
         "gitTreeState": "clean" if git_commit else "",
@@ -196,6 +200,29 @@ def version_info(
         "compiler": platform.python_implementation().lower(),
         "platform": go_platform(),
     }
+
+
+_CLIENT_RELEASE = re.compile(r"^[^/\s]+/v1\.(\d+)\.")
+
+
+def version_for_client(user_agent: str | None, gitplane_version: str) -> JSONObject:
+    """What a standalone gitplane tells a client of its version (there is no kube-apiserver
+    in front of it to answer): the Kubernetes API level it speaks *to that client*, and
+    itself in the build metadata (`v1.32.0+gitplane.0.1.0`).
+
+    gitplane speaks the API of every kubectl from 1.32 to 1.37 alike, but kubectl warns
+    when the server's minor release is more than one from its own, so one fixed number
+    would make some supported kubectl warn. A client within that range is told its own
+    release; any other client (or none named) the newest, with the oldest supported one
+    as minCompatibility."""
+    newest = int(KUBERNETES_VERSION.split(".")[1])
+    found = _CLIENT_RELEASE.match(user_agent or "")
+    minor = newest
+    if found and OLDEST_KUBECTL_MINOR <= int(found[1]) <= newest:
+        minor = int(found[1])
+    return version_info(
+        f"v1.{minor}.0+gitplane.{gitplane_version}", min_compatibility_minor=OLDEST_KUBECTL_MINOR
+    )
 
 
 # --- bodies ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from functools import cached_property
+from importlib import metadata
 from typing import Final
 
 from aiohttp import web
@@ -28,6 +29,16 @@ from kube.negotiation import (
     parse_accept,
 )
 from kube.status import NotAcceptable
+
+
+def _gitplane_version() -> str:
+    try:
+        return metadata.version("gitplane")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "0.0.0"
+
+
+GITPLANE_VERSION: Final = _gitplane_version()
 
 _ONE_YEAR: Final = 365 * 24 * 3600
 
@@ -86,7 +97,8 @@ def discovery_routes(
     }
     group = Document(discovery.encode(discovery.api_group()))
     resources = Document(discovery.encode(discovery.api_resource_list(infos)))
-    version_body = Document(discovery.encode(version or discovery.version_info()))
+    fixed_version = Document(discovery.encode(version)) if version is not None else None
+    versions: dict[str, Document] = {}  # per client release (discovery.version_for_client)
 
     def aggregated_version(request: web.Request) -> str | None:
         return aggregated_discovery_version(request.headers.get("Accept")) if aggregated else None
@@ -106,7 +118,13 @@ def discovery_routes(
         return resources.response(request)
 
     async def server_version(request: web.Request) -> web.Response:
-        return version_body.response(request)
+        if fixed_version is not None:
+            return fixed_version.response(request)
+        info = discovery.version_for_client(request.headers.get("User-Agent"), GITPLANE_VERSION)
+        document = versions.get(info["gitVersion"])
+        if document is None:
+            document = versions.setdefault(info["gitVersion"], Document(discovery.encode(info)))
+        return document.response(request)
 
     return [
         web.get("/api", api),

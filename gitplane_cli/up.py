@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import json
 import logging
+import os
+import shutil
 import signal
 import socket
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pygit2
 from aiohttp import web
 
 from apiserver.auth import client_certificate_user, serving_context
@@ -83,10 +90,33 @@ class Prepared:
     hook_secret: bytes | None
 
 
+class UpError(Exception):
+    """A reason `gitplane up` cannot start, said in one line; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def check_arguments(args: Any) -> None:
+    """What can be refused before anything is written to --dir."""
+    if args.repo and not _is_repository(Path(args.repo)):
+        raise UpError(
+            f"no Git repository at {args.repo} (create one with `git init` or omit --repo)", 2
+        )
+
+
+def _is_repository(path: Path) -> bool:
+    try:
+        pygit2.Repository(str(path))
+    except (pygit2.GitError, KeyError):
+        return False
+    return True
+
+
 def prepare(args: Any) -> Prepared:
     """Everything on disk before serving: the repository, the CA and certificates."""
     directory = Path(args.dir).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
     repo = Path(args.repo).resolve() if args.repo else directory / "repo"
     mirror = remote_from_arguments(args, args.branch or "main")
     if mirror is not None:
@@ -121,10 +151,14 @@ async def serve(ready: Prepared, args: Any) -> int:
     access_log = None if args.quiet else logging.getLogger("gitplane.access")
     runner = web.AppRunner(app, access_log=access_log)
     await runner.setup()
-    api_site = web.TCPSite(runner, "127.0.0.1", args.api_port, ssl_context=ssl_context)
-    await api_site.start()
-    api_port = _bound_port(api_site)
-    webhook_runner, webhook_port = await _start_webhook(ready, args)
+    try:
+        api_site = web.TCPSite(runner, "127.0.0.1", args.api_port, ssl_context=ssl_context)
+        await _listen(api_site, args.api_port, "--api-port")
+        api_port = _bound_port(api_site)
+        webhook_runner, webhook_port = await _start_webhook(ready, args)
+    except UpError:
+        await runner.cleanup()
+        raise
     kubeconfig = ready.directory / "kubeconfig"
     write_admin_kubeconfig(kubeconfig, pki, api_port)
     endpoints = {
@@ -142,10 +176,24 @@ async def serve(ready: Prepared, args: Any) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("gitplane: stopping", flush=True)
+    (ready.directory / "endpoints.json").unlink(missing_ok=True)  # nothing is served there now
     await webhook_runner.cleanup()
     await runner.cleanup()
     ready.store.save_parse_cache()
     return 0
+
+
+async def _listen(site: web.TCPSite, port: int, flag: str) -> None:
+    """Start listening; a port in use is one line that names it and the flag to change."""
+    try:
+        await site.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise UpError(
+            f"port {port} is already in use on 127.0.0.1: choose another with {flag} PORT"
+            f" ({flag} 0 picks a free one)"
+        ) from None
 
 
 async def _start_webhook(ready: Prepared, args: Any) -> tuple[web.AppRunner, int]:
@@ -161,7 +209,11 @@ async def _start_webhook(ready: Prepared, args: Any) -> tuple[web.AppRunner, int
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", args.webhook_port, ssl_context=tls.context)
-    await site.start()
+    try:
+        await _listen(site, args.webhook_port, "--webhook-port")
+    except UpError:
+        await runner.cleanup()
+        raise
     return runner, _bound_port(site)
 
 
@@ -209,7 +261,46 @@ def main(args: Any) -> int:
         level=logging.INFO if not args.quiet else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    ready = prepare(args)
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(serve(ready, args))
+    try:
+        check_arguments(args)
+        with hold_directory(Path(args.dir).resolve()):
+            ready = prepare(args)
+            with contextlib.suppress(KeyboardInterrupt):
+                return asyncio.run(serve(ready, args))
+    except UpError as exc:
+        print(f"gitplane up: {exc}", file=sys.stderr)
+        return exc.code
     return 0
+
+
+@contextlib.contextmanager
+def hold_directory(directory: Path) -> Iterator[None]:
+    """One `gitplane up` per --dir: a second one would rewrite the kubeconfig and the
+    endpoints of the first. The lock is the kernel's (flock), so a crashed process never
+    leaves it held; the file names the process that holds it."""
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    lock_path = directory / "gitplane-up.lock"
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise UpError(
+                f"{directory} is in use by a running `gitplane up` ({holder}): stop it first,"
+                " or give this one another --dir"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield
+        except BaseException:
+            if created and not any(p != lock_path for p in directory.iterdir()):
+                shutil.rmtree(directory, ignore_errors=True)  # leave no empty state behind
+            raise
+        finally:
+            lock.seek(0)
+            lock.truncate()

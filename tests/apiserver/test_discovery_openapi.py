@@ -123,6 +123,24 @@ def test_version_info_follows_the_kubernetes_release() -> None:
     assert info["platform"].count("/") == 1
 
 
+@pytest.mark.parametrize(
+    ("agent", "told"),
+    [
+        ("kubectl/v1.32.4 (linux/amd64) kubernetes/abc", "v1.32.0+gitplane.0.1.0"),
+        ("kubectl/v1.37.1 (linux/amd64) kubernetes/abc", "v1.37.0+gitplane.0.1.0"),
+        ("kubectl/v1.28.0 (linux/amd64) kubernetes/abc", "v1.37.0+gitplane.0.1.0"),
+        ("kopf/1.37", "v1.37.0+gitplane.0.1.0"),
+        (None, "v1.37.0+gitplane.0.1.0"),
+    ],
+)
+def test_a_standalone_server_tells_each_supported_kubectl_its_own_release(
+    agent: str | None, told: str
+) -> None:
+    info = discovery.version_for_client(agent, "0.1.0")
+    assert info["gitVersion"] == told
+    assert (info["minCompatibilityMajor"], info["minCompatibilityMinor"]) == ("1", "32")
+
+
 def test_etags_match_if_none_match_forms() -> None:
     tag = etag(b"{}")
     assert tag == f'"{body_hash(b"{}")}"'
@@ -418,7 +436,7 @@ async def test_kubectl_api_versions_and_categories(https_server: StartServer) ->
     assert sorted(out.split()) == sorted(f"{i.plural}.gitplane.io" for i in ALL)
     code, out, err = await kubectl("version", "-o", "json")
     assert code == 0, err
-    assert json.loads(out)["serverVersion"]["gitVersion"] == "v1.37.0"
+    assert json.loads(out)["serverVersion"]["gitVersion"] == "v1.37.0+gitplane.0.1.0"
 
 
 @needs_kubectl

@@ -54,3 +54,12 @@ async def test_older_kubectl_drives_the_api(api: Server) -> None:
     assert "mode: older" in api.git("show", "HEAD:shop/configmap-settings.yaml")
     await _ok(api, "delete", "mf", "configmap.settings", "-n", "shop")
     assert "configmap-settings" not in api.git("ls-tree", "-r", "--name-only", "HEAD")
+
+
+async def test_no_supported_kubectl_warns_of_version_skew(api: Server) -> None:
+    assert OLDER is not None
+    for binary in (OLDER, None):
+        result = await api.kubectl("version", binary=binary)
+        assert result.code == 0, result.err
+        assert "+gitplane." in result.out  # what answers is gitplane, and says so
+        assert "version difference" not in result.out + result.err
