@@ -22,9 +22,8 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
-from apiserver.builtin_kinds import builtin_kind_errors
-from apiserver.schemas import schema_directory
 from apiserver.validation_hook import ObjectValidator
+from kube.kinds import builtin_kind_errors
 from kube.meta import (
     dns1123_label_errors,
     name_is_dns_label,
@@ -32,6 +31,7 @@ from kube.meta import (
     validate_annotations,
     validate_labels,
 )
+from kube.schemas import schema_directory
 from kube.status import FieldError, go_quote
 from store.documents import is_list
 

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from apiserver.builtin_kinds import is_namespaced_builtin
 from apiserver.context import RequestContext
 from apiserver.errors import to_api_error
 from apiserver.resources.base import (
@@ -30,6 +29,7 @@ from apiserver.secrets.policy import ObjectTransformer
 from apiserver.validation_hook import ObjectValidator
 from apiserver.watching import store_watch
 from kube import status
+from kube.kinds import is_namespaced_builtin
 from kube.selectors import LabelSelector
 from kube.table import translate_timestamp_since
 from kube.watch import ListOptions

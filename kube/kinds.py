@@ -1,5 +1,5 @@
-"""Which kinds and versions Kubernetes' built-in API groups serve, from the schemas that
-validation already reads (kubernetes-validate, SCHEMA_VERSION).
+"""Which kinds and versions Kubernetes' built-in API groups serve, and their scope: from the
+official schemas (kubernetes-validate, SCHEMA_VERSION) and store.keys' cluster-scoped list.
 
 An object in a built-in group that names a kind or version the group does not serve
 (`kind: secret`, `apiVersion: v1beta1`, `apiVersion: core/v1`) is refused as
@@ -14,7 +14,7 @@ from collections import defaultdict
 from functools import cache
 from typing import Any
 
-from apiserver.schemas import schema_directory
+from kube.schemas import schema_directory
 from kube.status import FieldError, go_quote
 from store.keys import is_cluster_scoped
 
@@ -85,3 +85,21 @@ def is_namespaced_builtin(group: str, kind: str) -> bool:
     if versions is None or is_cluster_scoped(group, kind):
         return False
     return any(kind in kinds for kinds in versions.values())
+
+
+def builtin_group_versions() -> list[str]:
+    """Every built-in group/version, as `helm template --api-versions` takes them."""
+    return sorted(
+        f"{group}/{version}" if group else version
+        for group, versions in served_kinds().items()
+        for version in versions
+    )
+
+
+def is_namespaced(
+    group: str, kind: str, cluster_kinds: frozenset[tuple[str, str]] = frozenset()
+) -> bool:
+    """Whether objects of a kind live in namespaces: built-in kinds by their own scope,
+    `cluster_kinds` (CRDs that say `scope: Cluster`) not; any other kind is taken as
+    namespaced, as Argo CD takes a kind it does not know."""
+    return not is_cluster_scoped(group, kind, cluster_kinds)

@@ -1,0 +1,688 @@
+"""From a commit to what the reconcilers apply: discover the sources, render each with its
+tool (once per set of inputs: the render cache), follow the Applications and
+Kustomizations a render declares, and place every object in its destination namespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from kube.kinds import is_namespaced
+from sources import argo, flux
+from sources.closure import Closure, kustomization_file, kustomize_closure
+from sources.directory import render_directory
+from sources.gittree import GitTree, join, normalize
+from sources.helm import HelmInvocation, template
+from sources.kustomize import build
+from sources.model import Rendered, RenderError, RenderResult, Source, SourceRef, mapping
+from sources.workspace import Workspace
+from store.errors import Invalid
+from store.keys import CLUSTER_SCOPED_KINDS, ObjectKey, key_of, split_api_version
+from store.loader import LoadError, load_yaml
+
+log = logging.getLogger("gitplane.sources")
+
+MAX_GENERATIONS = 8  # app-of-apps of app-of-apps...: deeper is a loop
+MAX_SOURCES = 5000
+_ENGINE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What this gitplane guards (see sources.argo.Target) and how to read Flux."""
+
+    target: argo.Target = field(default_factory=argo.Target)
+    flux_paths: tuple[str, ...] = ()  # only Flux Kustomizations declared under these
+    strict_substitution: bool = True  # Flux's StrictPostBuildSubstitutions (on by default)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two sources applying the same object to the same namespace (Argo CD's "shared
+    resource"): the first source, in source order, is served."""
+
+    key: ObjectKey
+    served_from: SourceRef
+    also_from: SourceRef
+
+
+@dataclass
+class DesiredState:
+    """What the reconcilers apply at one commit, by object, and how each source fared."""
+
+    commit: str | None
+    results: dict[tuple[Any, ...], RenderResult] = field(default_factory=dict)
+    objects: dict[ObjectKey, Rendered] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # objects no reconciler could apply
+
+    @property
+    def destinations(self) -> set[str]:
+        return {r.source.destination for r in self.results.values() if r.source.destination}
+
+    def stale(self) -> list[RenderResult]:
+        return [r for r in self.results.values() if r.stale]
+
+
+def source_key(source: Source) -> tuple[Any, ...]:
+    parent = source.parent
+    return (
+        *source.key,
+        source.options.get("index", 0),
+        parent.kind if parent else "",
+        parent.declared_in if parent else "",
+        parent.name if parent else "",
+    )
+
+
+class Engine:
+    def __init__(self, repository: str, workspace: Path, settings: Settings | None = None) -> None:
+        self.repository = repository
+        self.settings = settings or Settings()
+        self.workspace = Workspace(workspace)
+        self._cache: dict[str, tuple[tuple[Rendered, ...], str]] = {}  # inputs -> (objects, error)
+        self._cache_dir = workspace / "renders"
+        self._local = threading.local()
+        self.renders = 0  # tool runs (tests and benches read it)
+
+    def _repo(self) -> pygit2.Repository:
+        repo = getattr(self._local, "repo", None)
+        if repo is None:
+            repo = self._local.repo = pygit2.Repository(self.repository)
+        return repo
+
+    # ---- discovery ------------------------------------------------------------------
+
+    def has_sources(self, documents: Iterable[tuple[str, dict[str, Any]]]) -> bool:
+        return any(_source_kind(obj) is not None for _, obj in documents)
+
+    def desired(
+        self,
+        commit: str | None,
+        documents: list[tuple[str, dict[str, Any]]],
+        previous: DesiredState | None = None,
+    ) -> DesiredState:
+        """The desired state at `commit`, whose declared documents are `documents`
+        (path, object). `previous` lends its last good renders to sources that fail now."""
+        tree = GitTree(self._repo(), _tree_of(self._repo(), commit))
+        state = DesiredState(commit)
+        repositories = {
+            (
+                str(mapping(o.get("metadata")).get("namespace") or flux.DEFAULT_NAMESPACE),
+                str(mapping(o.get("metadata")).get("name", "")),
+            ): o
+            for _, o in documents
+            if _source_kind(o) == "GitRepository"
+        }
+        queue = self._raw_sources(documents, tree, repositories)
+        seen = {(s.ref.kind, s.ref.namespace, s.ref.name, s.ref.declared_in) for s in queue}
+        generation = 0
+        while queue and generation < MAX_GENERATIONS and len(state.results) < MAX_SOURCES:
+            found: list[Source] = []
+            for source in queue:
+                result = self._render(source, tree, documents)
+                key = source_key(source)
+                if result.error and previous is not None and key in previous.results:
+                    last = previous.results[key]
+                    if last.ok or last.stale:
+                        result = replace(last, error=result.error, stale=True)
+                state.results[key] = result
+                for child in self._children(result, tree, repositories):
+                    ident = (
+                        child.ref.kind,
+                        child.ref.namespace,
+                        child.ref.name,
+                        child.ref.declared_in,
+                    )
+                    if ident not in seen:
+                        seen.add(ident)
+                        found.append(child)
+            queue = found
+            generation += 1
+        self._place(state, documents)
+        return state
+
+    def _raw_sources(
+        self,
+        documents: list[tuple[str, dict[str, Any]]],
+        tree: GitTree,
+        repositories: dict[tuple[str, str], dict[str, Any]],
+    ) -> list[Source]:
+        found: list[Source] = []
+        has_kustomizations = any(_source_kind(o) == "Kustomization" for _, o in documents)
+        for path, obj in documents:
+            kind = _source_kind(obj)
+            if kind == "Application":
+                found += argo.application_sources(obj, path, tree, self.settings.target, None)
+            elif kind == "ApplicationSet":
+                meta = mapping(obj.get("metadata"))
+                ref = SourceRef(
+                    "ApplicationSet",
+                    str(meta.get("namespace") or argo.DEFAULT_NAMESPACE),
+                    str(meta.get("name", "")),
+                    path,
+                )
+                found.append(
+                    Source(
+                        ref,
+                        "directory",
+                        "",
+                        "",
+                        {},
+                        "argo",
+                        None,
+                        "ApplicationSets cannot be rendered offline",
+                    )
+                )
+            elif kind == "Kustomization" and self._flux_path_allowed(path):
+                found.append(
+                    flux.kustomization_source(obj, path, repositories, self.settings.target, None)
+                )
+            elif kind == "HelmRelease" and not has_kustomizations:
+                found.append(
+                    flux.helmrelease_source(obj, path, repositories, self.settings.target, None)
+                )
+        return found
+
+    def _flux_path_allowed(self, path: str) -> bool:
+        paths = self.settings.flux_paths
+        return not paths or any(path == p or path.startswith(normalize(p) + "/") for p in paths)
+
+    def _children(
+        self,
+        result: RenderResult,
+        tree: GitTree,
+        repositories: dict[tuple[str, str], dict[str, Any]],
+    ) -> list[Source]:
+        parent = result.source.ref
+        children: list[Source] = []
+        for rendered in result.objects:
+            obj = _with_namespace(rendered.obj, result.source.destination)
+            kind = _source_kind(obj)
+            origin = rendered.files[0] if rendered.files else parent.declared_in
+            if kind == "Application":
+                children += argo.application_sources(
+                    obj, origin, tree, self.settings.target, parent
+                )
+            elif kind == "Kustomization":
+                children.append(
+                    flux.kustomization_source(
+                        obj, origin, repositories, self.settings.target, parent
+                    )
+                )
+            elif kind == "HelmRelease":
+                # Rendered by two clusters' Kustomizations from one base file: two releases.
+                child = flux.helmrelease_source(
+                    obj, origin, repositories, self.settings.target, parent
+                )
+                ref = replace(child.ref, declared_in=f"{origin}#{parent.declared_in}")
+                children.append(replace(child, ref=ref))
+        return children
+
+    # ---- rendering ------------------------------------------------------------------
+
+    def _render(
+        self, source: Source, tree: GitTree, documents: list[tuple[str, dict[str, Any]]]
+    ) -> RenderResult:
+        if source.skipped:
+            return RenderResult(source, error="", commit="")
+        if source.path and not tree.is_dir(source.path):
+            return RenderResult(
+                source, error=f"path {source.path} does not exist in the repository"
+            )
+        try:
+            closure, settings = self._inputs(source, tree, documents)
+        except RenderError as exc:
+            return RenderResult(source, error=str(exc))
+        if closure.remote:
+            return RenderResult(
+                source,
+                error=f"remote bases cannot be rendered offline: {', '.join(closure.remote)}",
+            )
+        inputs = closure.key(
+            tree,
+            {
+                "engine": _ENGINE_VERSION,
+                "tool": source.tool,
+                "flavour": source.flavour,
+                "settings": settings,
+            },
+        )
+        cached = self._cached(inputs)
+        if cached is None:
+            try:
+                objects = self._run(source, tree, settings)
+                error = ""
+            except RenderError as exc:
+                objects, error = (), str(exc)
+            cached = (objects, error)
+            self._remember(inputs, cached)
+        objects, error = cached
+        return RenderResult(
+            source, objects=objects, error=error, inputs=inputs, commit=tree.tree_id or ""
+        )
+
+    def _inputs(
+        self, source: Source, tree: GitTree, documents: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[Closure, dict[str, Any]]:
+        """What the render reads, and how it is asked (the cache key's two halves)."""
+        options = dict(source.options)
+        settings: dict[str, Any] = {
+            "path": source.path,
+            "destination": source.destination,
+            "options": options,
+        }
+        if source.tool == "kustomize":
+            closure = kustomize_closure(tree, source.path)
+            if source.flavour == "flux":
+                settings["variables"], files = self._flux_variables(source, documents)
+                closure.files |= set(files)
+        elif source.tool == "helm":
+            closure = Closure(directories={source.path})
+            if "flux_helm" in options:
+                values, files = self._flux_values(source, tree, documents)
+                settings["merged_values"] = values
+                settings["values_files"] = files
+                closure.files |= set(files)
+            else:
+                closure.files |= set(mapping(options.get("helm")).get("value_files") or ())
+        else:
+            closure = Closure(directories={source.path})
+        return closure, settings
+
+    def _run(self, source: Source, tree: GitTree, settings: dict[str, Any]) -> tuple[Rendered, ...]:
+        self.renders += 1
+        options = settings["options"]
+        ref = source.ref
+        if source.tool == "directory":
+            found = render_directory(tree, source.path, options.get("directory") or {})
+            return tuple(Rendered(obj, ref, files) for obj, files in found)
+        with self.workspace.lock:
+            root = self.workspace.checkout(tree)
+            if source.tool == "kustomize":
+                with self.workspace.copy_of(source.path) as copy:
+                    if source.flavour == "flux":
+                        built = build(
+                            copy,
+                            source.path,
+                            edit=flux.kustomize_edit(mapping(options.get("flux"))),
+                            generate=True,
+                            load_restrictor="LoadRestrictionsNone",
+                        )
+                    else:
+                        if kustomization_file(tree, source.path) is None:
+                            raise RenderError(f"{source.path or '.'} has no kustomization.yaml")
+                        built = build(
+                            copy,
+                            source.path,
+                            edit=argo.kustomize_edit(mapping(options.get("kustomize"))),
+                        )
+                objects = [(obj, files) for obj, files in built]
+                if source.flavour == "flux":
+                    objects = self._flux_post_build(
+                        objects, options.get("flux") or {}, settings.get("variables") or {}
+                    )
+                return tuple(Rendered(obj, ref, files) for obj, files in objects)
+            if "flux_helm" in options:
+                flux_options = dict(options["flux_helm"])
+                call = flux.helm_invocation(
+                    flux_options,
+                    source.destination,
+                    settings.get("merged_values") or {},
+                    ref.declared_in.split("#")[0],
+                    (),
+                )
+            else:
+                call = HelmInvocation(
+                    **{
+                        **options["helm"],
+                        "value_files": tuple(options["helm"].get("value_files") or ()),
+                        "parameters": tuple(
+                            tuple(p) for p in options["helm"].get("parameters") or ()
+                        ),
+                    }
+                )
+            missing = [f for f in call.value_files if not tree.is_file(f)]
+            if missing:
+                raise RenderError(f"values file {missing[0]} does not exist in the repository")
+            rendered = template(root, source.path, call)
+            return tuple(Rendered(obj, ref, files, hook) for obj, files, hook in rendered)
+
+    def _flux_post_build(
+        self,
+        objects: list[tuple[dict[str, Any], tuple[str, ...]]],
+        options: dict[str, Any],
+        variables: dict[str, str],
+    ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+        post = options.get("postBuild") or {}
+        common = options.get("commonMetadata") or {}
+        result = []
+        for built, files in objects:
+            obj = built
+            if variables or post.get("substituteStrategy") == "Always":
+                obj = flux.substitute(obj, variables, strict=self.settings.strict_substitution)
+            if common:
+                meta = obj.setdefault("metadata", {})
+                for field_name in ("labels", "annotations"):
+                    if isinstance(common.get(field_name), dict):
+                        meta[field_name] = {**(meta.get(field_name) or {}), **common[field_name]}
+            result.append((obj, files))
+        return result
+
+    def _flux_variables(
+        self, source: Source, documents: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[dict[str, str], list[str]]:
+        post = ((source.options.get("flux") or {}).get("postBuild")) or {}
+        variables: dict[str, str] = {}
+        files: list[str] = []
+        for reference in post.get("substituteFrom") or []:
+            if not isinstance(reference, dict):
+                continue
+            found = _repository_object(
+                documents,
+                str(reference.get("kind")),
+                source.ref.namespace,
+                str(reference.get("name")),
+                source.ref.declared_in,
+            )
+            if found is None:
+                if reference.get("optional"):
+                    continue
+                raise RenderError(
+                    f"postBuild.substituteFrom {reference.get('kind')} {reference.get('name')}"
+                    " is not in the repository"
+                )
+            path, obj = found
+            files.append(path)
+            variables.update({k: v.replace("\n", "") for k, v in _object_data(obj, path).items()})
+        for name, value in mapping(post.get("substitute")).items():
+            variables[str(name)] = str(value).replace("\n", "")
+        return variables, files
+
+    def _flux_values(
+        self, source: Source, tree: GitTree, documents: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[dict[str, Any], list[str]]:
+        options = source.options["flux_helm"]
+        merged: dict[str, Any] = {}
+        files: list[str] = []
+        for values_file in options.get("valuesFiles") or []:
+            path = normalize(str(values_file))
+            text = tree.read(path)
+            if text is None:
+                raise RenderError(f"valuesFiles {path} does not exist in the repository")
+            files.append(path)
+            merged = flux.deep_merge(merged, _yaml_map(text.decode(), path))
+        for reference in options.get("valuesFrom") or []:
+            if not isinstance(reference, dict):
+                continue
+            found = _repository_object(
+                documents,
+                str(reference.get("kind")),
+                source.ref.namespace,
+                str(reference.get("name")),
+                source.ref.declared_in,
+            )
+            if found is None:
+                if reference.get("optional"):
+                    continue
+                raise RenderError(
+                    f"valuesFrom {reference.get('kind')} {reference.get('name')}"
+                    " is not in the repository"
+                )
+            path, obj = found
+            files.append(path)
+            data = _object_data(obj, path)
+            key = str(reference.get("valuesKey") or "values.yaml")
+            if key not in data:
+                if reference.get("optional"):
+                    continue
+                raise RenderError(f"valuesFrom {reference.get('name')} has no key {key}")
+            if reference.get("targetPath"):
+                _set_path(merged, str(reference["targetPath"]), data[key])
+            else:
+                merged = flux.deep_merge(merged, _yaml_map(data[key], path))
+        merged = flux.deep_merge(merged, options.get("values") or {})
+        return merged, files
+
+    def _cached(self, inputs: str) -> tuple[tuple[Rendered, ...], str] | None:
+        found = self._cache.get(inputs)
+        if found is not None:
+            return found
+        path = self._cache_dir / f"{inputs}.json"
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        objects = tuple(
+            Rendered(o["obj"], SourceRef(*o["source"]), tuple(o["files"]), bool(o["hook"]))
+            for o in saved["objects"]
+        )
+        found = (objects, str(saved.get("error", "")))
+        self._cache[inputs] = found
+        return found
+
+    def _remember(self, inputs: str, value: tuple[tuple[Rendered, ...], str]) -> None:
+        self._cache[inputs] = value
+        if len(self._cache) > 20_000:
+            self._cache.pop(next(iter(self._cache)))
+        objects, error = value
+        saved = {
+            "objects": [
+                {
+                    "obj": r.obj,
+                    "source": [
+                        r.source.kind,
+                        r.source.namespace,
+                        r.source.name,
+                        r.source.declared_in,
+                    ],
+                    "files": list(r.files),
+                    "hook": r.hook,
+                }
+                for r in objects
+            ],
+            "error": error,
+        }
+        try:
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self._cache_dir / f".{inputs}.tmp"
+            tmp.write_text(json.dumps(saved))
+            tmp.replace(self._cache_dir / f"{inputs}.json")
+        except OSError as exc:  # a read-only disk still renders, every time
+            log.info("render cache not saved: %s", exc)
+
+    # ---- placing --------------------------------------------------------------------
+
+    def _place(self, state: DesiredState, documents: list[tuple[str, dict[str, Any]]]) -> None:
+        cluster_kinds = set(CLUSTER_SCOPED_KINDS)
+        all_objects = [r.obj for result in state.results.values() for r in result.objects]
+        for obj in [*all_objects, *(o for _, o in documents)]:
+            scope = _crd_scope(obj)
+            if scope is not None:
+                cluster_kinds.add(scope)
+        kinds = frozenset(cluster_kinds)
+        for key in sorted(state.results, key=lambda k: tuple(str(p) for p in k)):
+            result = state.results[key]
+            source = result.source
+            for rendered in result.objects:
+                if rendered.hook:
+                    continue
+                obj = self._placed(rendered.obj, source, kinds)
+                try:
+                    object_key = key_of(obj, "", kinds)
+                except Invalid as exc:
+                    causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes)
+                    state.problems.append(
+                        f"{source.ref}: {rendered.files[0] if rendered.files else ''}: {causes}"
+                    )
+                    continue
+                if object_key in state.objects:
+                    state.conflicts.append(
+                        Conflict(object_key, state.objects[object_key].source, source.ref)
+                    )
+                    continue
+                state.objects[object_key] = replace(rendered, obj=obj)
+        for path, obj in documents:  # the sources' own manifests, where they were applied
+            kind = _source_kind(obj)
+            if kind not in (
+                "Application",
+                "Kustomization",
+                "HelmRelease",
+                "GitRepository",
+                "ApplicationSet",
+            ):
+                continue
+            default = (
+                argo.DEFAULT_NAMESPACE
+                if kind in ("Application", "ApplicationSet")
+                else flux.DEFAULT_NAMESPACE
+            )
+            try:
+                object_key = key_of(obj, default, kinds)
+            except Invalid:
+                continue
+            if object_key not in state.objects:
+                ref = SourceRef("File", "", path, path)
+                state.objects[object_key] = Rendered(_with_namespace(obj, default), ref, (path,))
+
+    def _placed(
+        self, obj: dict[str, Any], source: Source, kinds: frozenset[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """The object in its destination namespace, as the reconciler applies it: a
+        namespaced object without one gets the destination's, a cluster-scoped one none."""
+        group, _ = split_api_version(str(obj.get("apiVersion", "")))
+        kind = str(obj.get("kind", ""))
+        meta = mapping(obj.get("metadata"))
+        namespaced = is_namespaced(group, kind, kinds)
+        if namespaced and not meta.get("namespace") and source.destination:
+            return {**obj, "metadata": {**meta, "namespace": source.destination}}
+        if not namespaced and meta.get("namespace"):
+            return {**obj, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
+        return obj
+
+
+def _tree_of(repo: pygit2.Repository, commit: str | None) -> str | None:
+    return str(repo[commit].peel(pygit2.Tree).id) if commit else None
+
+
+def _source_kind(obj: Any) -> str | None:
+    if not isinstance(obj, dict):
+        return None
+    group, _ = split_api_version(str(obj.get("apiVersion", "")))
+    kind = obj.get("kind")
+    if group == "argoproj.io" and kind in ("Application", "ApplicationSet"):
+        return str(kind)
+    if group == "kustomize.toolkit.fluxcd.io" and kind == "Kustomization":
+        return "Kustomization"
+    if group == "helm.toolkit.fluxcd.io" and kind == "HelmRelease":
+        return "HelmRelease"
+    if group == "source.toolkit.fluxcd.io" and kind == "GitRepository":
+        return "GitRepository"
+    return None
+
+
+def _with_namespace(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    meta = mapping(obj.get("metadata"))
+    if meta.get("namespace") or not namespace:
+        return obj
+    return {**obj, "metadata": {**meta, "namespace": namespace}}
+
+
+def _crd_scope(obj: Any) -> tuple[str, str] | None:
+    if not isinstance(obj, dict) or obj.get("kind") != "CustomResourceDefinition":
+        return None
+    spec = obj.get("spec") or {}
+    names = spec.get("names") or {}
+    if (
+        spec.get("scope") == "Cluster"
+        and isinstance(spec.get("group"), str)
+        and isinstance(names.get("kind"), str)
+    ):
+        return (spec["group"], names["kind"])
+    return None
+
+
+def _repository_object(
+    documents: list[tuple[str, dict[str, Any]]], kind: str, namespace: str, name: str, near: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The ConfigMap or Secret a Flux object reads from the cluster, as the repository
+    declares it; several (one per cluster directory): the one nearest `near`'s file."""
+    found = [
+        (path, obj)
+        for path, obj in documents
+        if obj.get("kind") == kind
+        and obj.get("apiVersion") == "v1"
+        and mapping(obj.get("metadata")).get("name") == name
+        and (mapping(obj.get("metadata")).get("namespace") or namespace) == namespace
+    ]
+    if not found:
+        return None
+    return max(found, key=lambda item: _shared_directories(item[0], near))
+
+
+def _shared_directories(path: str, other: str) -> int:
+    shared = 0
+    for mine, theirs in zip(path.split("/")[:-1], other.split("/")[:-1], strict=False):
+        if mine != theirs:
+            break
+        shared += 1
+    return shared
+
+
+def _object_data(obj: dict[str, Any], path: str) -> dict[str, str]:
+    import base64  # noqa: PLC0415
+    import binascii  # noqa: PLC0415
+
+    if obj.get("kind") == "Secret":
+        if "sops" in obj:
+            raise RenderError(f"{path}: a SOPS-encrypted Secret cannot be decrypted offline")
+        data: dict[str, str] = {}
+        for key, value in mapping(obj.get("data")).items():
+            try:
+                data[str(key)] = base64.b64decode(str(value)).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise RenderError(f"{path}: data[{key}] is not base64 text") from None
+        data.update({str(k): str(v) for k, v in mapping(obj.get("stringData")).items()})
+        return data
+    return {str(k): str(v) for k, v in mapping(obj.get("data")).items()}
+
+
+def _yaml_map(text: str, path: str) -> dict[str, Any]:
+    try:
+        values = load_yaml(text)
+    except LoadError as exc:
+        raise RenderError(f"{path}: {exc}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise RenderError(f"{path}: values must be a map")
+    return values
+
+
+def _set_path(values: dict[str, Any], path: str, value: Any) -> None:
+    """Helm's `--set a.b=v` for a valuesFrom targetPath (dotted keys only)."""
+    parts = path.split(".")
+    current = values
+    for part in parts[:-1]:
+        current = (
+            current.setdefault(part, {})
+            if isinstance(current.get(part), dict) or part not in current
+            else current[part]
+        )
+    current[parts[-1]] = value
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+__all__ = ["Conflict", "DesiredState", "Engine", "Settings", "join"]
