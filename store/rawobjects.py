@@ -25,7 +25,6 @@ LINK_MODE = pygit2.GIT_FILEMODE_LINK  # a symbolic link: the blob is the link's 
 GITLINK_MODE = pygit2.GIT_FILEMODE_COMMIT  # a submodule: the entry names a commit
 # Modes of entries that are regular files: the only ones read as documents or written.
 FILE_MODES = frozenset({pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE})
-BLOB_MODES = FILE_MODES | {LINK_MODE}
 
 
 def mode_name(mode: int) -> str:

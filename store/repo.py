@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import pygit2
 
+from store.branch import LocalBranch
 from store.cow import TwoLevel
 from store.documents import file_segments
 from store.errors import (
@@ -35,7 +36,14 @@ from store.errors import (
     StoreError,
     Unavailable,
 )
-from store.gitobjects import blob_data, commit, descends_from, first_parents, new_objects
+from store.gitobjects import (
+    blob_data,
+    blocked_at,
+    commit,
+    descends_from,
+    first_parents,
+    new_objects,
+)
 from store.keys import ObjectKey, key_of
 from store.layout import Layout
 from store.model import (
@@ -51,14 +59,7 @@ from store.model import (
 )
 from store.rawobjects import (
     BLOB,
-    BLOB_MODE,
-    BLOB_MODES,
     COMMIT,
-    TREE,
-    TREE_MODE,
-    check_entry_name,
-    tree_data,
-    tree_entries,
 )
 from store.remote import Push, RemoteMirror
 from store.secrets import PLAINTEXT_MESSAGE, plaintext_secret_problems
@@ -74,11 +75,15 @@ from store.snapshot import (
 )
 from store.staging import StagedObjects, open_staging, put_object
 from store.timeline import EMPTY_RV, MetaIndex, ObjectMeta, Timeline, meta_at
+from store.trees import Subtrees, write_tree
 from store.yamledit import FileEdit
 
 log = logging.getLogger(__name__)
 
 _EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+# Control characters but tab and newline: git and libgit2 cut a message at a NUL (or
+# refuse it), and none of them belongs in a terminal showing `git log`.
+_MESSAGE_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MAX_ATTEMPTS = 64
 _MAX_REMOTE_ATTEMPTS = 32
 
@@ -204,6 +209,7 @@ class GitStore:
         repo = self._repo()
         self.bare = repo.is_bare
         self.branch_ref = _branch_ref(repo, branch)
+        self._branch = LocalBranch(self._repo, self.branch_ref)
         self._lock = threading.RLock()  # guards the timeline, caches and publishing
         self._write_lock = threading.Lock()  # one writer at a time in this process
         self._staging: tuple[pygit2.Repository, StagedObjects] | None = None
@@ -288,8 +294,7 @@ class GitStore:
         update is a file made and one freed, a fifth of a write's disk work)."""
         if self.remote is not None and self.remote.fetched_tip is not None:
             return self.remote.fetched_tip
-        ref = self._repo().references.get(self.branch_ref)
-        return str(ref.resolve().target) if ref is not None else None
+        return self._branch.tip()
 
     def _advance(self, tip: str | None) -> None:
         with self._lock, _cyclic_gc_paused():
@@ -536,6 +541,8 @@ class GitStore:
         attempts = _MAX_REMOTE_ATTEMPTS if self.remote is not None else _MAX_ATTEMPTS
         batch = _Batch(requests, keyed, indexes, {i: {} for i in indexes})
         with self._write_lock, self._writer() as repo:
+            if self.remote is None:
+                self._branch.wait_unlocked()  # before anything is written for the chain
             state = self.refresh()
             base = state.commit_id  # the commit the chain is built on
             for attempt in range(attempts):
@@ -558,7 +565,10 @@ class GitStore:
                     return published.deferred
                 time.sleep(self._backoff(attempt))
                 base = self.remote.fetched_tip if self.remote is not None else self._read_tip()
-        raise Conflict(f"branch {self.branch_ref} kept moving; gave up after {attempts} attempts")
+        raise Conflict(
+            f"branch {self.branch_ref} kept moving (other writers won {attempts} times in a"
+            " row); try again"
+        )
 
     def _rebases_cleanly(
         self, repo: pygit2.Repository, chain: _Chain, state: HeadState, tip: str | None
@@ -618,11 +628,11 @@ class GitStore:
         made = replace(chain, base=base, committed=[])
         base_tree = repo[base].peel(pygit2.Tree) if base else None
         files: dict[str, str | None] = {}
-        subtrees: _Subtrees = {}  # a directory no later commit changes is made once
+        subtrees: Subtrees = {}  # a directory no later commit changes is made once
         tip = base
         for planned in chain.planned:
             files.update(planned.files)
-            tree_id = _write_tree(repo, base_tree, files, subtrees)[0]
+            tree_id = write_tree(repo, base_tree, files, subtrees)[0]
             tip = self._create_commit(repo, tip, tree_id, planned.message, planned.who)
             made.committed.append((planned.index, tip))
         return made
@@ -677,6 +687,7 @@ class GitStore:
         """
         snapshot = state.snapshot
         edits: dict[str, FileEdit] = {}
+        tree: list[pygit2.Tree | None] = []  # the commit's whole tree, once a new file needs it
 
         def edit(path: str) -> FileEdit:
             if path not in edits:
@@ -704,8 +715,10 @@ class GitStore:
                 )
             else:
                 path = op.path or self.layout.path_for(key)
-                if self.layout.under_root(path) is None or not self.layout.holds_objects(path):
-                    raise Invalid(f"{key}: path {path!r} is not below the repository root")
+                if path not in edits:  # a file made here: no link or submodule in its way
+                    if not tree:
+                        tree.append(_tree_of(repo, state.commit_id))
+                    self.layout.check_new_file(key, path, blocked_at(tree[0], path))
                 edit(path).append(op.obj, op.text)
         blobs: dict[str, str | None] = {}
         for path, file_edit in edits.items():
@@ -765,26 +778,9 @@ class GitStore:
         return pushed if outcome is Push.ACCEPTED else None
 
     def _move_branch(self, base: str | None, commit_id: str, message: str) -> bool:
-        """Compare-and-swap of the local branch ref from `base` to `commit_id`."""
-        repo = self._repo()
-        try:
-            if base is None:
-                repo.references.create(self.branch_ref, commit_id, force=False)
-                return True
-            ref = repo.references.get(self.branch_ref)
-            if ref is None or str(ref.target) != base:
-                return False
-            # set_target checks the ref still holds the value read above (libgit2 CAS).
-            ref.set_target(commit_id, f"gitplane: {message.splitlines()[0]}")
-        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError) as exc:
-            log.debug("branch moved during a write (%s); retrying", exc)
-            return False
-        except OSError as exc:
-            if "lock" not in str(exc):
-                raise Unavailable(f"cannot update branch {self.branch_ref}: {exc}") from exc
-            log.debug("branch is locked by another writer (%s); retrying", exc)
-            return False
-        return True
+        """Compare-and-swap of the local branch from `base` (store.branch): False only
+        when another writer moved it first."""
+        return self._branch.move(base, commit_id, f"gitplane: {message.splitlines()[0]}")
 
     def _force_branch(self, commit_id: str | None) -> None:
         if commit_id is not None:
@@ -963,52 +959,8 @@ def _remove_empty_dirs(directory: Path, stop: Path) -> None:
         directory = directory.parent
 
 
-# The subtrees made for a chain: (the base subtree's raw id, the changes in it) -> made.
-_Subtrees = dict[tuple[bytes | None, frozenset[tuple[str, str | None]]], tuple[str, bool]]
-
-
-def _write_tree(
-    repo: pygit2.Repository, base: Any, changes: dict[str, str | None], subtrees: _Subtrees
-) -> tuple[str, bool]:
-    """A tree equal to `base` but for `changes` (path -> blob id, None = remove), and
-    whether it is empty (a directory left empty is dropped from its parent). Each
-    commit of a chain holds the changes of those before it: the directories it leaves
-    alone come from `subtrees` (a chain of eight writes in eight directories made 44
-    trees instead of 16, half of its commits' cost)."""
-    by_dir: dict[str, dict[str, str | None]] = {}
-    files: dict[str, str | None] = {}
-    for path, blob in changes.items():
-        head, _, rest = path.partition("/")
-        if rest:
-            by_dir.setdefault(head, {})[rest] = blob
-        else:
-            files[head] = blob
-    entries = tree_entries(base.read_raw()) if base is not None else {}
-    for name, blob in files.items():
-        key = name.encode()
-        existing = entries.get(key)
-        if blob is None:
-            entries.pop(key, None)
-        else:
-            check_entry_name(key)
-            mode = existing[0] if existing is not None else BLOB_MODE
-            # An executable stays one; what was a directory becomes a file.
-            entries[key] = (mode if mode in BLOB_MODES else BLOB_MODE, pygit2.Oid(hex=blob).raw)
-    for name, sub_changes in by_dir.items():
-        key = name.encode()
-        existing = entries.get(key)
-        sub_base_id = existing[1] if existing is not None and existing[0] == TREE_MODE else None
-        made = subtrees.get(made_key := (sub_base_id, frozenset(sub_changes.items())))
-        if made is None:
-            sub_base = repo[pygit2.Oid(raw=sub_base_id)] if sub_base_id is not None else None
-            made = subtrees[made_key] = _write_tree(repo, sub_base, sub_changes, subtrees)
-        sub_tree, empty = made
-        if empty:
-            entries.pop(key, None)
-        else:
-            check_entry_name(key)
-            entries[key] = (TREE_MODE, pygit2.Oid(hex=sub_tree).raw)
-    return put_object(repo, TREE, tree_data(entries)), not entries
+def _tree_of(repo: pygit2.Repository, commit_id: str | None) -> pygit2.Tree | None:
+    return repo[commit_id].peel(pygit2.Tree) if commit_id else None
 
 
 def _branch_ref(repo: pygit2.Repository, branch: str | None) -> str:
@@ -1043,6 +995,7 @@ def _where(key: ObjectKey) -> str:
 def _commit_message(
     message: str, who: Requester, request_id: str | None, extra: dict[str, str] | None
 ) -> str:
+    message = _MESSAGE_UNSAFE.sub("\ufffd", message)
     lines = [line.rstrip() for line in message.strip().splitlines()] or ["gitplane change"]
     trailers = {"Gitplane-User": who.username}
     if who.groups:
@@ -1050,7 +1003,10 @@ def _commit_message(
     if request_id:
         trailers["Gitplane-Request-Id"] = request_id
     trailers.update(extra or {})
-    block = "\n".join(f"{k}: {v.replace(chr(10), ' ')}" for k, v in trailers.items())
+    block = "\n".join(
+        f"{k}: {_MESSAGE_UNSAFE.sub(chr(0xFFFD), v).replace(chr(10), ' ')}"
+        for k, v in trailers.items()
+    )
     return "\n".join(lines) + "\n\n" + block + "\n"
 
 

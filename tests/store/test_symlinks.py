@@ -1,4 +1,4 @@
-"""Symbolic links and submodules in the tree: never documents.
+"""Symbolic links and submodules in the tree: never documents, never written through.
 
 The links are made and committed by the git CLI, as someone pushing a crafted
 repository would; their targets are outside the repository.
@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from gitplane_cli.main import main
+from store.errors import Invalid, NotFound
 from store.history import History
+from store.keys import ObjectKey
 from store.repo import GitStore
 from tests.store.conftest import ALICE, GitRunner, configmap
 
+PLANTED = ObjectKey("", "ConfigMap", "shop", "planted")
 # A link's target is any text: this one reads as a ConfigMap when taken for YAML.
 TARGET_AS_YAML = "{apiVersion: v1, kind: ConfigMap, metadata: {name: planted, namespace: shop}}"
 
@@ -35,6 +38,51 @@ def _commit_links(repo: Path, git: GitRunner, links: dict[str, str]) -> str:
     git("add", *links)
     git("commit", "-qm", "links")
     return git("rev-parse", "HEAD")
+
+
+def test_a_symlinked_namespace_directory_is_never_written_through(
+    store: GitStore, repo_path: Path, git: GitRunner, outside: Path
+) -> None:
+    head = _commit_links(repo_path, git, {"evil": str(outside)})
+    store.refresh()
+    with pytest.raises(Invalid) as refused:
+        store.create(configmap("planted", namespace="evil"), ALICE)
+    assert [c.field for c in refused.value.causes] == ["metadata.namespace"]
+    assert "'evil' is a symbolic link" in refused.value.causes[0].message
+    assert sorted(p.name for p in outside.iterdir()) == ["settings.yaml"]
+    assert git("rev-parse", "HEAD") == head
+    assert [str(p) for p in store.problems()] == [
+        f"evil:1: symlink: not a document (it points at {str(outside)!r})"
+    ]
+
+
+def test_a_symlink_entry_is_not_a_document_and_is_not_written_to(
+    store: GitStore, repo_path: Path, git: GitRunner, outside: Path
+) -> None:
+    store.create(configmap("real"), ALICE)
+    head = _commit_links(
+        repo_path,
+        git,
+        {
+            "shop/configmap-planted.yaml": TARGET_AS_YAML,
+            "shop/linked.yaml": str(outside / "settings.yaml"),
+        },
+    )
+    store.refresh()
+    with pytest.raises(NotFound):
+        store.get(PLANTED)
+    assert [o.key.name for o in store.list_objects("shop").items] == ["real"]
+    assert [str(p).split(" (")[0] for p in store.problems()] == [
+        "shop/configmap-planted.yaml:1: symlink: not a document",
+        "shop/linked.yaml:1: symlink: not a document",
+    ]
+    # A new ConfigMap `planted` goes to shop/configmap-planted.yaml: the link's path.
+    with pytest.raises(Invalid) as refused:
+        store.create(configmap("planted", note="x"), ALICE)
+    assert "'shop/configmap-planted.yaml' is a symbolic link" in refused.value.causes[0].message
+    assert git("rev-parse", "HEAD") == head
+    assert git("ls-tree", "HEAD", "shop/configmap-planted.yaml").startswith("120000 ")
+    assert (outside / "settings.yaml").read_text() == "untouched: true\n"
 
 
 def test_a_submodule_entry_is_not_a_document(store: GitStore, git: GitRunner) -> None:
