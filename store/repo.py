@@ -76,6 +76,7 @@ from store.snapshot import (
 from store.staging import StagedObjects, open_staging, put_object
 from store.timeline import EMPTY_RV, MetaIndex, ObjectMeta, Timeline, meta_at
 from store.trees import Subtrees, write_tree
+from store.worktree import Checkout, LockedIndex
 from store.yamledit import FileEdit
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,8 @@ class GitStore:
         self.bare = repo.is_bare
         self.branch_ref = _branch_ref(repo, branch)
         self._branch = LocalBranch(self._repo, self.branch_ref)
+        # The working tree a person may use too (never with a remote: the clone is bare).
+        self._checkout = Checkout.of(repo, self._branch) if remote is None else None
         self._lock = threading.RLock()  # guards the timeline, caches and publishing
         self._write_lock = threading.Lock()  # one writer at a time in this process
         self._staging: tuple[pygit2.Repository, StagedObjects] | None = None
@@ -233,6 +236,11 @@ class GitStore:
             self.sync()
         except Unavailable:  # serve what the local clone has; the next fetch may work
             self.refresh()
+        if self._checkout is not None:
+            try:  # a write killed before the checkout followed it is finished now
+                self._checkout.recover(repo, wait=False)
+            except Unavailable as exc:  # or before the next write
+                log.warning("%s", exc.message)
 
     @classmethod
     def init(
@@ -540,23 +548,23 @@ class GitStore:
         for the next chain."""
         attempts = _MAX_REMOTE_ATTEMPTS if self.remote is not None else _MAX_ATTEMPTS
         batch = _Batch(requests, keyed, indexes, {i: {} for i in indexes})
-        with self._write_lock, self._writer() as repo:
+        with self._write_lock, self._writer() as repo, self._checkout_locked(repo) as checkout:
             if self.remote is None:
                 self._branch.wait_unlocked()  # before anything is written for the chain
             state = self.refresh()
             base = state.commit_id  # the commit the chain is built on
             for attempt in range(attempts):
-                chain = self._plan_chain(repo, state, batch)
+                chain = self._plan_chain(repo, state, batch, checkout)
                 if base != state.commit_id and not self._rebases_cleanly(repo, chain, state, base):
                     state = self._catch_up()
                     base = state.commit_id
-                    chain = self._plan_chain(repo, state, batch)
-                published = self._publish(repo, state, chain, base) if chain.planned else chain
+                    chain = self._plan_chain(repo, state, batch, checkout)
+                published = (
+                    self._publish(repo, state, chain, base, checkout) if chain.planned else chain
+                )
                 if published is not None:
                     if published.committed:
-                        last = published.committed[-1][1]
-                        self._sync_worktree(published.base, last, published.paths)
-                        self._advance(last)
+                        self._advance(published.committed[-1][1])
                     results.update(published.decided)
                     results.update(
                         (index, self._written(commit_id, keyed[index]))
@@ -569,6 +577,16 @@ class GitStore:
             f"branch {self.branch_ref} kept moving (other writers won {attempts} times in a"
             " row); try again"
         )
+
+    @contextlib.contextmanager
+    def _checkout_locked(self, repo: pygit2.Repository) -> Iterator[LockedIndex | None]:
+        """The checkout's index locked for a write (store.worktree), or None: a bare
+        repository, a remote's clone, another branch checked out."""
+        if self._checkout is None:
+            yield None
+            return
+        with self._checkout.locked(repo) as index:
+            yield index
 
     def _rebases_cleanly(
         self, repo: pygit2.Repository, chain: _Chain, state: HeadState, tip: str | None
@@ -593,17 +611,27 @@ class GitStore:
         """The branch as others left it (with a remote, its tip as last fetched), parsed."""
         return self.refresh()
 
-    def _plan_chain(self, repo: pygit2.Repository, state: HeadState, batch: _Batch) -> _Chain:
+    def _plan_chain(
+        self,
+        repo: pygit2.Repository,
+        state: HeadState,
+        batch: _Batch,
+        checkout: LockedIndex | None = None,
+    ) -> _Chain:
         """One commit per request, each on the one before, checked against `state`: the
         blobs are written, the trees and commits are made by _commit_on, on the tip the
         chain is published on (the same commit as `state`, or a later one on which
-        _rebases_cleanly says it stands)."""
+        _rebases_cleanly says it stands). In a checkout, a request changing a file the
+        person changed too is a Conflict."""
         chain = _Chain()
         blobs: dict[str, str | None] = {}
+        base_tree = _tree_of(repo, state.commit_id) if checkout is not None else None
         for index in batch.indexes:
             request, keyed = batch.requests[index], batch.keyed[index]
             try:
                 changed = self._changed_blobs(repo, state, keyed, batch.rendered[index])
+                if checkout is not None:
+                    checkout.refuse_local_changes(base_tree, changed)
             except StoreError as exc:
                 chain.decided[index] = exc
                 continue
@@ -747,7 +775,12 @@ class GitStore:
         return put_object(repo, COMMIT, cast(str, text).encode())
 
     def _publish(
-        self, repo: pygit2.Repository, state: HeadState, chain: _Chain, base: str | None
+        self,
+        repo: pygit2.Repository,
+        state: HeadState,
+        chain: _Chain,
+        base: str | None,
+        checkout: LockedIndex | None = None,
     ) -> _Chain | None:
         """Make the chain's commits on `base` and the last one the branch tip if the branch
         is still there: the chain made, or None when the branch moved on (the caller
@@ -759,12 +792,25 @@ class GitStore:
         before or under its branch's lock (RemoteMirror._push_local): when the branch
         moved on, the chain is made on its new tip and pushed in the same turn if it
         stands there.
+
+        In a checkout, the journal names the chain's files before the branch moves, and
+        they are brought to the new tip in the index and the working tree before the
+        write is acknowledged (store.worktree).
         """
         if self.remote is None:
             made = self._commit_on(repo, chain, base)
             last = made.committed[-1][1]
-            message = chain.planned[-1].message
-            return made if self._move_branch(base, last, message) else None
+            if checkout is not None:
+                checkout.begin(base, last, chain.paths)
+            moved = False
+            try:
+                moved = self._move_branch(base, last, chain.planned[-1].message)
+            finally:
+                if checkout is not None and not moved:
+                    checkout.abandon()
+            if checkout is not None and moved:
+                checkout.finish(base, last, chain.paths)
+            return made if moved else None
         pushed: _Chain | None = None
 
         def commits_on(tip: str | None) -> tuple[str, list[pygit2.Oid]] | None:
@@ -803,47 +849,6 @@ class GitStore:
             self.remote.fetch(self._repo())
             self._follow_remote()
         return self.refresh()
-
-    def _sync_worktree(self, old: str | None, new: str, paths: list[str]) -> None:
-        """In a checkout of this branch, update the files the person has not touched.
-
-        A file whose working copy or index entry differs from the old commit is left
-        alone (git status will show it), so local edits are never overwritten.
-        """
-        if self.bare:
-            return
-        repo = self._repo()
-        try:
-            if repo.references["HEAD"].target != self.branch_ref:
-                return  # another branch is checked out
-            workdir = Path(repo.workdir)
-            index = repo.index
-            index.read()
-            old_tree = repo[old].peel(pygit2.Tree) if old else None
-            new_tree = repo[new].peel(pygit2.Tree)
-            for path in paths:
-                old_blob = _blob_at(old_tree, path)
-                new_blob = _blob_at(new_tree, path)
-                file = workdir / path
-                current = file.read_bytes() if file.is_file() else None
-                expected = blob_data(repo, old_blob) if old_blob else None
-                staged = str(index[path].id) if path in index else None
-                if current != expected or staged != old_blob:
-                    log.info("%s has local changes; left as it is", path)
-                    continue
-                if new_blob is None:
-                    file.unlink(missing_ok=True)
-                    index.remove(path)
-                    _remove_empty_dirs(file.parent, workdir)
-                else:
-                    file.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = file.with_name(f".{file.name}.gitplane-tmp")
-                    tmp.write_bytes(blob_data(repo, new_blob))
-                    tmp.replace(file)
-                    index.add(path)
-            index.write()
-        except (pygit2.GitError, OSError, KeyError) as exc:
-            log.warning("commit %s made; the working tree was not updated: %s", new[:12], exc)
 
     def _written(self, commit_id: str, keyed: list[tuple[ObjectKey, Operation]]) -> WriteResult:
         state = self._state
@@ -941,22 +946,6 @@ def _stored(entry: Entry, info: ObjectMeta | None) -> StoredObject:
 def _blob_id(repo: pygit2.Repository, text: str, write: bool) -> str:
     data = text.encode()
     return put_object(repo, BLOB, data) if write else str(pygit2.hash(data))
-
-
-def _blob_at(tree: Any, path: str) -> str | None:
-    if tree is None:
-        return None
-    try:
-        entry = tree[path]
-    except KeyError:
-        return None
-    return str(entry.id) if entry.type_str == "blob" else None
-
-
-def _remove_empty_dirs(directory: Path, stop: Path) -> None:
-    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
-        directory.rmdir()
-        directory = directory.parent
 
 
 def _tree_of(repo: pygit2.Repository, commit_id: str | None) -> pygit2.Tree | None:
