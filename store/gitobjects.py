@@ -8,6 +8,8 @@ from typing import Any, cast
 
 import pygit2
 
+from store.rawobjects import FILE_MODES, TREE_MODE
+
 
 def commit(repo: pygit2.Repository, commit_id: str) -> pygit2.Commit:
     return cast(pygit2.Commit, repo[commit_id])
@@ -65,3 +67,23 @@ def _new_in_tree(repo: Any, tree: Any, old: Any, found: list[pygit2.Oid]) -> Non
             _new_in_tree(repo, repo[entry.id], old_sub, found)
         elif entry.type_str == "blob":
             found.append(entry.id)
+
+
+def blocked_at(tree: pygit2.Tree | None, path: str) -> tuple[str, int] | None:
+    """Where `tree` has no room for a regular file at `path`: the first component that is
+    there but is not a directory (one of the parents) or not a regular file (the path
+    itself: a symbolic link, a submodule, a directory), with its mode; None when the
+    file may be written (a new one, or one replacing a regular file)."""
+    if tree is None:
+        return None
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        try:
+            mode = tree[prefix].filemode
+        except KeyError:
+            return None  # the rest is new
+        wanted = FILE_MODES if depth == len(parts) else (TREE_MODE,)
+        if mode not in wanted:
+            return prefix, mode
+    return None

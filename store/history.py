@@ -30,9 +30,11 @@ from store.snapshot import (
     ParseCache,
     Snapshot,
     SnapshotBuilder,
+    TreeFile,
     apply_changes,
     changed_files,
     root_tree_id,
+    tree_file,
 )
 from store.timeline import ChangeType, Step, Timeline
 
@@ -344,7 +346,7 @@ def _entries_of(
     repo: pygit2.Repository,
     cache: ParseCache,
     tree_id: str | None,
-    files: dict[str, str | None],
+    files: dict[str, TreeFile | None],
     store: GitStore,
 ) -> dict[ObjectKey, Entry]:
     """Objects declared, in the tree `tree_id`, by the files named in `files`."""
@@ -352,15 +354,15 @@ def _entries_of(
         return {}
     tree = tree_at(repo, tree_id)
     prefix = f"{store.layout.root}/" if store.layout.root else ""
-    blobs: dict[str, str | None] = {}
+    found: dict[str, TreeFile | None] = {}
     for path in files:
         try:
             entry = tree[path[len(prefix) :]]
         except KeyError:
             continue
-        blobs[path] = str(entry.id)
+        found[path] = tree_file(entry, path, store.layout)
     builder = SnapshotBuilder(Snapshot(None))
-    apply_changes(repo, builder, blobs, cache)
+    apply_changes(repo, builder, found, cache)
     return {e.key: e for e in builder.snapshot.entries()}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, NamedTuple
 
 from store.errors import FieldCause, Invalid
@@ -10,6 +11,7 @@ from store.errors import FieldCause, Invalid
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_LABEL = re.compile(rf"^{_LABEL}$")
 DNS1123_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,62}$")
 VERSION = re.compile(r"^v[0-9]+((alpha|beta)[0-9]+)?$|^[a-z0-9][a-z0-9.-]{0,62}$")
 
@@ -120,9 +122,18 @@ def name_problems(group: str, kind: str, name: str) -> list[str]:
     if not name:
         return ["name is required"]
     if (group, kind) in PATH_SEGMENT_NAME_KINDS:
-        if name in (".", "..") or "/" in name or "%" in name:
-            return [f"may not be '.' or '..' and may not contain '/' or '%': {name!r}"]
-        return [] if len(name) <= 253 else ["must be no more than 253 characters"]
+        return path_segment_problems(name)
+    if (group, kind) == ("", "Namespace"):
+        return namespace_problems(name)
+    if (group, kind) == ("", "Service"):  # a DNS name of its own: ValidateServiceName
+        if len(name) > 63:
+            return ["must be no more than 63 characters"]
+        if not DNS1035_LABEL.match(name):
+            return [
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-',"
+                " start with an alphabetic character, and end with an alphanumeric character"
+            ]
+        return []
     problems = []
     if len(name) > 253:
         problems.append("must be no more than 253 characters")
@@ -131,6 +142,21 @@ def name_problems(group: str, kind: str, name: str) -> list[str]:
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
             " '-' or '.', and must start and end with an alphanumeric character"
         )
+    return problems
+
+
+def path_segment_problems(name: str) -> list[str]:
+    """kube-apiserver's rule for names that are only path segments (ValidatePathSegmentName):
+    not `.` or `..`, no `/` or `%`. Control characters are refused too: kube-apiserver
+    takes them, but a NUL or a newline has no place in a file name, a commit message or a
+    terminal, and a name git cannot write would fail the commit instead of the request."""
+    problems = []
+    if name in (".", "..") or "/" in name or "%" in name:
+        problems.append("may not be '.' or '..' and may not contain '/' or '%'")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        problems.append("may not contain control characters")
+    if len(name) > 253:
+        problems.append("must be no more than 253 characters")
     return problems
 
 

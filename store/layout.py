@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from store.errors import FieldCause, Invalid
 from store.keys import DNS1123_LABEL, ObjectKey
+from store.rawobjects import mode_name
 
 OBJECT_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 # Files that hold kustomize or Helm configuration rather than Kubernetes objects.
@@ -15,6 +16,7 @@ NON_OBJECT_FILE_NAMES = frozenset(
     {"kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml", "values.yaml"}
 )
 _UNSAFE_FILENAME_CHARS = re.compile(r"[^a-z0-9.-]")
+NAME_MAX = 255  # bytes in one file name (a path component) on Linux and macOS file systems
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,65 @@ class Layout:
                 f"{key} would be written outside the repository root",
                 [FieldCause("metadata.name", f"Invalid value: {key.name!r}: unsafe path")],
             )
+        if problems := path_problems(path):
+            raise Invalid(
+                f"{key} cannot be written to {path!r}",
+                [
+                    FieldCause("metadata.name", f"Invalid value: {key.name!r}: {p}")
+                    for p in problems
+                ],
+            )
         return path
+
+    def check_new_file(self, key: ObjectKey, path: str, blocked: tuple[str, int] | None) -> None:
+        """Refuse `path` for a new object's file when no file can be there: below no root,
+        a name no file system takes, or `blocked` (the component of the path that is not
+        a directory or a regular file in the tree, and its mode, from
+        gitobjects.blocked_at). A symbolic link is never written through or to (with a
+        link `evil -> /elsewhere`, a write to `evil/` landed outside the repository), a
+        submodule never written into."""
+        if self.under_root(path) is None or not self.holds_objects(path):
+            raise Invalid(f"{key}: path {path!r} is not below the repository root")
+        problems = path_problems(path)
+        if blocked is not None:
+            problems.append(
+                f"{blocked[0]!r} is {mode_name(blocked[1])} in the repository; gitplane"
+                " writes regular files only, never through or over a link or a submodule"
+            )
+        if problems:
+            field, value = (
+                ("metadata.namespace", key.namespace)
+                if blocked is not None and blocked[0] == self.namespace_dir(key.namespace)
+                else ("metadata.name", key.name)
+            )
+            raise Invalid(
+                f"{key} cannot be written to {path!r}",
+                [FieldCause(field, f"Invalid value: {value!r}: {p}") for p in problems],
+            )
 
     def namespace_dir(self, namespace: str) -> str:
         directory = namespace or self.cluster_dir
         return f"{self.root}/{directory}" if self.root else directory
+
+
+def path_problems(path: str) -> list[str]:
+    """Why no file can be at `path` in the repository and in a checkout of it (empty when
+    one can): a path outside the repository, or a component git refuses in a tree or no
+    file system takes. A commit naming such a file is made, and then `git checkout` (and
+    gitplane's own update of a checkout) cannot write it."""
+    if not is_safe_relative_path(path):
+        return [f"{path!r} is not a relative path inside the repository"]
+    problems = []
+    for part in path.split("/"):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > NAME_MAX:
+            problems.append(
+                f"the file name {part!r} would be {size} bytes long; a file name has at most"
+                f" {NAME_MAX} (make the name shorter)"
+            )
+        elif part.lower() == ".git" or any(0xD800 <= ord(c) <= 0xDFFF for c in part):
+            problems.append(f"{part!r} cannot be a file name in Git")
+    return problems
 
 
 def is_safe_relative_path(path: str) -> bool:

@@ -21,10 +21,22 @@ _KIND_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", pygit2.GIT_OBJEC
 
 TREE_MODE = pygit2.GIT_FILEMODE_TREE
 BLOB_MODE = pygit2.GIT_FILEMODE_BLOB
-# Modes of entries that name a blob: a file, an executable, a symbolic link.
-BLOB_MODES = frozenset(
-    {pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE, pygit2.GIT_FILEMODE_LINK}
-)
+LINK_MODE = pygit2.GIT_FILEMODE_LINK  # a symbolic link: the blob is the link's target
+GITLINK_MODE = pygit2.GIT_FILEMODE_COMMIT  # a submodule: the entry names a commit
+# Modes of entries that are regular files: the only ones read as documents or written.
+FILE_MODES = frozenset({pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE})
+
+
+def mode_name(mode: int) -> str:
+    """What a tree entry of this mode is, as a person would say it."""
+    if mode == TREE_MODE:
+        return "a directory"
+    if mode == LINK_MODE:
+        return "a symbolic link"
+    if mode == GITLINK_MODE:
+        return "a submodule"
+    return "a file"
+
 
 # name -> (mode, raw 20-byte id)
 TreeEntries = dict[bytes, tuple[int, bytes]]

@@ -36,7 +36,6 @@ import base64
 import contextlib
 import logging
 import os
-import random
 import re
 import subprocess
 import threading
@@ -51,6 +50,7 @@ import pygit2
 
 from store.errors import Unavailable
 from store.gitobjects import commit, first_parents, new_objects
+from store.locks import LOCK_WAIT, gone_before
 from store.packformat import PackFiles
 from store.packs import (
     link_pack,
@@ -63,8 +63,7 @@ from store.packs import (
 log = logging.getLogger(__name__)
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 GIT_TIMEOUT = 60.0
-BRANCH_LOCK_WAIT = 5.0  # seconds; pushes hold the lock for milliseconds
-_LONGEST_PAUSE = 0.0005  # between looks at a taken lock
+BRANCH_LOCK_WAIT = LOCK_WAIT  # seconds; pushes hold the lock for milliseconds
 # What reading or writing a path remote raises when it is gone: a remote moved away in
 # the middle of a read shows as a missing object.
 _UNREACHABLE = (pygit2.GitError, OSError, KeyError)
@@ -305,7 +304,7 @@ class RemoteMirror:
             except pygit2.GitError as exc:
                 if "lock" not in str(exc):
                     raise
-                if time.monotonic() >= deadline or not _gone_before(lock_file, deadline):
+                if time.monotonic() >= deadline or not gone_before(lock_file, deadline):
                     raise Unavailable(
                         f"the remote branch {self.branch_ref} stayed locked for"
                         f" {BRANCH_LOCK_WAIT:.0f} s: a push is stuck, or one that crashed left"
@@ -429,21 +428,6 @@ class RemoteMirror:
         if self.stale_since is None:
             self.stale_since = time.time()
         log.warning("Git remote %s: %s", redact(self.url), self.last_error)
-
-
-def _gone_before(lock_file: Path, deadline: float) -> bool:
-    """Whether `lock_file` is gone before `deadline`, looked at after growing pauses.
-    Looking is a stat: trying to take the lock creates a file in the directory, which
-    its holder needs to let go of the lock. With a second replica trying to take it,
-    the holder's ref update took 0.9-1.1 ms (0.45 ms alone); looked at, 0.7 ms."""
-    pause = 0.0001
-    while True:
-        time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - jitter only
-        pause = min(pause * 2, _LONGEST_PAUSE)
-        if not os.path.exists(lock_file):
-            return True
-        if time.monotonic() >= deadline:
-            return False
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import pygit2
 
+from store.branch import LocalBranch
 from store.commit_check import check_file
 from store.cow import TwoLevel
 from store.documents import file_segments, is_list
@@ -37,7 +38,14 @@ from store.errors import (
     StoreError,
     Unavailable,
 )
-from store.gitobjects import blob_data, commit, descends_from, first_parents, new_objects
+from store.gitobjects import (
+    blob_data,
+    blocked_at,
+    commit,
+    descends_from,
+    first_parents,
+    new_objects,
+)
 from store.keys import ObjectKey, key_of
 from store.layout import Layout
 from store.model import (
@@ -53,14 +61,7 @@ from store.model import (
 )
 from store.rawobjects import (
     BLOB,
-    BLOB_MODE,
-    BLOB_MODES,
     COMMIT,
-    TREE,
-    TREE_MODE,
-    check_entry_name,
-    tree_data,
-    tree_entries,
 )
 from store.remote import Push, RemoteMirror
 from store.snapshot import (
@@ -75,11 +76,16 @@ from store.snapshot import (
 )
 from store.staging import StagedObjects, open_staging, put_object
 from store.timeline import EMPTY_RV, MetaIndex, ObjectMeta, Timeline, meta_at
+from store.trees import Subtrees, write_tree
+from store.worktree import Checkout, LockedIndex
 from store.yamledit import FileEdit
 
 log = logging.getLogger(__name__)
 
 _EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+# Control characters but tab and newline: git and libgit2 cut a message at a NUL (or
+# refuse it), and none of them belongs in a terminal showing `git log`.
+_MESSAGE_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MAX_ATTEMPTS = 64
 _MAX_REMOTE_ATTEMPTS = 32
 
@@ -205,6 +211,9 @@ class GitStore:
         repo = self._repo()
         self.bare = repo.is_bare
         self.branch_ref = _branch_ref(repo, branch)
+        self._branch = LocalBranch(self._repo, self.branch_ref)
+        # The working tree a person may use too (never with a remote: the clone is bare).
+        self._checkout = Checkout.of(repo, self._branch) if remote is None else None
         self._lock = threading.RLock()  # guards the timeline, caches and publishing
         self._write_lock = threading.Lock()  # one writer at a time in this process
         self._staging: tuple[pygit2.Repository, StagedObjects] | None = None
@@ -228,6 +237,11 @@ class GitStore:
             self.sync()
         except Unavailable:  # serve what the local clone has; the next fetch may work
             self.refresh()
+        if self._checkout is not None:
+            try:  # a write killed before the checkout followed it is finished now
+                self._checkout.recover(repo, wait=False)
+            except Unavailable as exc:  # or before the next write
+                log.warning("%s", exc.message)
 
     @classmethod
     def init(
@@ -289,8 +303,7 @@ class GitStore:
         update is a file made and one freed, a fifth of a write's disk work)."""
         if self.remote is not None and self.remote.fetched_tip is not None:
             return self.remote.fetched_tip
-        ref = self._repo().references.get(self.branch_ref)
-        return str(ref.resolve().target) if ref is not None else None
+        return self._branch.tip()
 
     def _advance(self, tip: str | None) -> None:
         with self._lock, _cyclic_gc_paused():
@@ -536,21 +549,23 @@ class GitStore:
         for the next chain."""
         attempts = _MAX_REMOTE_ATTEMPTS if self.remote is not None else _MAX_ATTEMPTS
         batch = _Batch(requests, keyed, indexes, {i: {} for i in indexes})
-        with self._write_lock, self._writer() as repo:
+        with self._write_lock, self._writer() as repo, self._checkout_locked(repo) as checkout:
+            if self.remote is None:
+                self._branch.wait_unlocked()  # before anything is written for the chain
             state = self.refresh()
             base = state.commit_id  # the commit the chain is built on
             for attempt in range(attempts):
-                chain = self._plan_chain(repo, state, batch)
+                chain = self._plan_chain(repo, state, batch, checkout)
                 if base != state.commit_id and not self._rebases_cleanly(repo, chain, state, base):
                     state = self._catch_up()
                     base = state.commit_id
-                    chain = self._plan_chain(repo, state, batch)
-                published = self._publish(repo, state, chain, base) if chain.planned else chain
+                    chain = self._plan_chain(repo, state, batch, checkout)
+                published = (
+                    self._publish(repo, state, chain, base, checkout) if chain.planned else chain
+                )
                 if published is not None:
                     if published.committed:
-                        last = published.committed[-1][1]
-                        self._sync_worktree(published.base, last, published.paths)
-                        self._advance(last)
+                        self._advance(published.committed[-1][1])
                     results.update(published.decided)
                     results.update(
                         (index, self._written(commit_id, keyed[index]))
@@ -559,7 +574,20 @@ class GitStore:
                     return published.deferred
                 time.sleep(self._backoff(attempt))
                 base = self.remote.fetched_tip if self.remote is not None else self._read_tip()
-        raise Conflict(f"branch {self.branch_ref} kept moving; gave up after {attempts} attempts")
+        raise Conflict(
+            f"branch {self.branch_ref} kept moving (other writers won {attempts} times in a"
+            " row); try again"
+        )
+
+    @contextlib.contextmanager
+    def _checkout_locked(self, repo: pygit2.Repository) -> Iterator[LockedIndex | None]:
+        """The checkout's index locked for a write (store.worktree), or None: a bare
+        repository, a remote's clone, another branch checked out."""
+        if self._checkout is None:
+            yield None
+            return
+        with self._checkout.locked(repo) as index:
+            yield index
 
     def _rebases_cleanly(
         self, repo: pygit2.Repository, chain: _Chain, state: HeadState, tip: str | None
@@ -584,17 +612,27 @@ class GitStore:
         """The branch as others left it (with a remote, its tip as last fetched), parsed."""
         return self.refresh()
 
-    def _plan_chain(self, repo: pygit2.Repository, state: HeadState, batch: _Batch) -> _Chain:
+    def _plan_chain(
+        self,
+        repo: pygit2.Repository,
+        state: HeadState,
+        batch: _Batch,
+        checkout: LockedIndex | None = None,
+    ) -> _Chain:
         """One commit per request, each on the one before, checked against `state`: the
         blobs are written, the trees and commits are made by _commit_on, on the tip the
         chain is published on (the same commit as `state`, or a later one on which
-        _rebases_cleanly says it stands)."""
+        _rebases_cleanly says it stands). In a checkout, a request changing a file the
+        person changed too is a Conflict."""
         chain = _Chain()
         blobs: dict[str, str | None] = {}
+        base_tree = _tree_of(repo, state.commit_id) if checkout is not None else None
         for index in batch.indexes:
             request, keyed = batch.requests[index], batch.keyed[index]
             try:
                 changed = self._changed_blobs(repo, state, keyed, batch.rendered[index])
+                if checkout is not None:
+                    checkout.refuse_local_changes(base_tree, changed)
             except StoreError as exc:
                 chain.decided[index] = exc
                 continue
@@ -619,11 +657,11 @@ class GitStore:
         made = replace(chain, base=base, committed=[])
         base_tree = repo[base].peel(pygit2.Tree) if base else None
         files: dict[str, str | None] = {}
-        subtrees: _Subtrees = {}  # a directory no later commit changes is made once
+        subtrees: Subtrees = {}  # a directory no later commit changes is made once
         tip = base
         for planned in chain.planned:
             files.update(planned.files)
-            tree_id = _write_tree(repo, base_tree, files, subtrees)[0]
+            tree_id = write_tree(repo, base_tree, files, subtrees)[0]
             tip = self._create_commit(repo, tip, tree_id, planned.message, planned.who)
             made.committed.append((planned.index, tip))
         return made
@@ -681,6 +719,7 @@ class GitStore:
         """
         snapshot = state.snapshot
         edits: dict[str, FileEdit] = {}
+        tree: list[pygit2.Tree | None] = []  # the commit's whole tree, once a new file needs it
 
         def edit(path: str) -> FileEdit:
             if path not in edits:
@@ -708,8 +747,10 @@ class GitStore:
                 )
             else:
                 path = op.path or self.layout.path_for(key)
-                if self.layout.under_root(path) is None or not self.layout.holds_objects(path):
-                    raise Invalid(f"{key}: path {path!r} is not below the repository root")
+                if path not in edits:  # a file made here: no link or submodule in its way
+                    if not tree:
+                        tree.append(_tree_of(repo, state.commit_id))
+                    self.layout.check_new_file(key, path, blocked_at(tree[0], path))
                 edit(path).append(op.obj, op.text)
         blobs: dict[str, str | None] = {}
         for path, file_edit in edits.items():
@@ -740,7 +781,12 @@ class GitStore:
         return put_object(repo, COMMIT, cast(str, text).encode())
 
     def _publish(
-        self, repo: pygit2.Repository, state: HeadState, chain: _Chain, base: str | None
+        self,
+        repo: pygit2.Repository,
+        state: HeadState,
+        chain: _Chain,
+        base: str | None,
+        checkout: LockedIndex | None = None,
     ) -> _Chain | None:
         """Make the chain's commits on `base` and the last one the branch tip if the branch
         is still there: the chain made, or None when the branch moved on (the caller
@@ -752,12 +798,25 @@ class GitStore:
         before or under its branch's lock (RemoteMirror._push_local): when the branch
         moved on, the chain is made on its new tip and pushed in the same turn if it
         stands there.
+
+        In a checkout, the journal names the chain's files before the branch moves, and
+        they are brought to the new tip in the index and the working tree before the
+        write is acknowledged (store.worktree).
         """
         if self.remote is None:
             made = self._commit_on(repo, chain, base)
             last = made.committed[-1][1]
-            message = chain.planned[-1].message
-            return made if self._move_branch(base, last, message) else None
+            if checkout is not None:
+                checkout.begin(base, last, chain.paths)
+            moved = False
+            try:
+                moved = self._move_branch(base, last, chain.planned[-1].message)
+            finally:
+                if checkout is not None and not moved:
+                    checkout.abandon()
+            if checkout is not None and moved:
+                checkout.finish(base, last, chain.paths)
+            return made if moved else None
         pushed: _Chain | None = None
 
         def commits_on(tip: str | None) -> tuple[str, list[pygit2.Oid]] | None:
@@ -771,26 +830,9 @@ class GitStore:
         return pushed if outcome is Push.ACCEPTED else None
 
     def _move_branch(self, base: str | None, commit_id: str, message: str) -> bool:
-        """Compare-and-swap of the local branch ref from `base` to `commit_id`."""
-        repo = self._repo()
-        try:
-            if base is None:
-                repo.references.create(self.branch_ref, commit_id, force=False)
-                return True
-            ref = repo.references.get(self.branch_ref)
-            if ref is None or str(ref.target) != base:
-                return False
-            # set_target checks the ref still holds the value read above (libgit2 CAS).
-            ref.set_target(commit_id, f"gitplane: {message.splitlines()[0]}")
-        except (pygit2.GitError, pygit2.AlreadyExistsError, ValueError) as exc:
-            log.debug("branch moved during a write (%s); retrying", exc)
-            return False
-        except OSError as exc:
-            if "lock" not in str(exc):
-                raise Unavailable(f"cannot update branch {self.branch_ref}: {exc}") from exc
-            log.debug("branch is locked by another writer (%s); retrying", exc)
-            return False
-        return True
+        """Compare-and-swap of the local branch from `base` (store.branch): False only
+        when another writer moved it first."""
+        return self._branch.move(base, commit_id, f"gitplane: {message.splitlines()[0]}")
 
     def _force_branch(self, commit_id: str | None) -> None:
         if commit_id is not None:
@@ -813,47 +855,6 @@ class GitStore:
             self.remote.fetch(self._repo())
             self._follow_remote()
         return self.refresh()
-
-    def _sync_worktree(self, old: str | None, new: str, paths: list[str]) -> None:
-        """In a checkout of this branch, update the files the person has not touched.
-
-        A file whose working copy or index entry differs from the old commit is left
-        alone (git status will show it), so local edits are never overwritten.
-        """
-        if self.bare:
-            return
-        repo = self._repo()
-        try:
-            if repo.references["HEAD"].target != self.branch_ref:
-                return  # another branch is checked out
-            workdir = Path(repo.workdir)
-            index = repo.index
-            index.read()
-            old_tree = repo[old].peel(pygit2.Tree) if old else None
-            new_tree = repo[new].peel(pygit2.Tree)
-            for path in paths:
-                old_blob = _blob_at(old_tree, path)
-                new_blob = _blob_at(new_tree, path)
-                file = workdir / path
-                current = file.read_bytes() if file.is_file() else None
-                expected = blob_data(repo, old_blob) if old_blob else None
-                staged = str(index[path].id) if path in index else None
-                if current != expected or staged != old_blob:
-                    log.info("%s has local changes; left as it is", path)
-                    continue
-                if new_blob is None:
-                    file.unlink(missing_ok=True)
-                    index.remove(path)
-                    _remove_empty_dirs(file.parent, workdir)
-                else:
-                    file.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = file.with_name(f".{file.name}.gitplane-tmp")
-                    tmp.write_bytes(blob_data(repo, new_blob))
-                    tmp.replace(file)
-                    index.add(path)
-            index.write()
-        except (pygit2.GitError, OSError, KeyError) as exc:
-            log.warning("commit %s made; the working tree was not updated: %s", new[:12], exc)
 
     def _written(self, commit_id: str, keyed: list[tuple[ObjectKey, Operation]]) -> WriteResult:
         state = self._state
@@ -957,68 +958,8 @@ def _blob_id(repo: pygit2.Repository, text: str, write: bool) -> str:
     return put_object(repo, BLOB, data) if write else str(pygit2.hash(data))
 
 
-def _blob_at(tree: Any, path: str) -> str | None:
-    if tree is None:
-        return None
-    try:
-        entry = tree[path]
-    except KeyError:
-        return None
-    return str(entry.id) if entry.type_str == "blob" else None
-
-
-def _remove_empty_dirs(directory: Path, stop: Path) -> None:
-    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
-        directory.rmdir()
-        directory = directory.parent
-
-
-# The subtrees made for a chain: (the base subtree's raw id, the changes in it) -> made.
-_Subtrees = dict[tuple[bytes | None, frozenset[tuple[str, str | None]]], tuple[str, bool]]
-
-
-def _write_tree(
-    repo: pygit2.Repository, base: Any, changes: dict[str, str | None], subtrees: _Subtrees
-) -> tuple[str, bool]:
-    """A tree equal to `base` but for `changes` (path -> blob id, None = remove), and
-    whether it is empty (a directory left empty is dropped from its parent). Each
-    commit of a chain holds the changes of those before it: the directories it leaves
-    alone come from `subtrees` (a chain of eight writes in eight directories made 44
-    trees instead of 16, half of its commits' cost)."""
-    by_dir: dict[str, dict[str, str | None]] = {}
-    files: dict[str, str | None] = {}
-    for path, blob in changes.items():
-        head, _, rest = path.partition("/")
-        if rest:
-            by_dir.setdefault(head, {})[rest] = blob
-        else:
-            files[head] = blob
-    entries = tree_entries(base.read_raw()) if base is not None else {}
-    for name, blob in files.items():
-        key = name.encode()
-        existing = entries.get(key)
-        if blob is None:
-            entries.pop(key, None)
-        else:
-            check_entry_name(key)
-            mode = existing[0] if existing is not None else BLOB_MODE
-            # An executable stays one; what was a directory becomes a file.
-            entries[key] = (mode if mode in BLOB_MODES else BLOB_MODE, pygit2.Oid(hex=blob).raw)
-    for name, sub_changes in by_dir.items():
-        key = name.encode()
-        existing = entries.get(key)
-        sub_base_id = existing[1] if existing is not None and existing[0] == TREE_MODE else None
-        made = subtrees.get(made_key := (sub_base_id, frozenset(sub_changes.items())))
-        if made is None:
-            sub_base = repo[pygit2.Oid(raw=sub_base_id)] if sub_base_id is not None else None
-            made = subtrees[made_key] = _write_tree(repo, sub_base, sub_changes, subtrees)
-        sub_tree, empty = made
-        if empty:
-            entries.pop(key, None)
-        else:
-            check_entry_name(key)
-            entries[key] = (TREE_MODE, pygit2.Oid(hex=sub_tree).raw)
-    return put_object(repo, TREE, tree_data(entries)), not entries
+def _tree_of(repo: pygit2.Repository, commit_id: str | None) -> pygit2.Tree | None:
+    return repo[commit_id].peel(pygit2.Tree) if commit_id else None
 
 
 def _branch_ref(repo: pygit2.Repository, branch: str | None) -> str:
@@ -1053,6 +994,7 @@ def _where(key: ObjectKey) -> str:
 def _commit_message(
     message: str, who: Requester, request_id: str | None, extra: dict[str, str] | None
 ) -> str:
+    message = _MESSAGE_UNSAFE.sub("\ufffd", message)
     lines = [line.rstrip() for line in message.strip().splitlines()] or ["gitplane change"]
     trailers = {"Gitplane-User": who.username}
     if who.groups:
@@ -1060,7 +1002,10 @@ def _commit_message(
     if request_id:
         trailers["Gitplane-Request-Id"] = request_id
     trailers.update(extra or {})
-    block = "\n".join(f"{k}: {v.replace(chr(10), ' ')}" for k, v in trailers.items())
+    block = "\n".join(
+        f"{k}: {_MESSAGE_UNSAFE.sub(chr(0xFFFD), v).replace(chr(10), ' ')}"
+        for k, v in trailers.items()
+    )
     return "\n".join(lines) + "\n\n" + block + "\n"
 
 

@@ -8,7 +8,7 @@ import posixpath
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pygit2
 import yaml
@@ -20,6 +20,7 @@ from store.errors import Problem
 from store.gitobjects import blob_data, tree
 from store.keys import ObjectKey
 from store.layout import Layout
+from store.rawobjects import FILE_MODES, GITLINK_MODE, LINK_MODE
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,39 @@ class Entry:
 
     def same_as(self, other: Entry | None) -> bool:
         return other is not None and self.path == other.path and same(self.obj, other.obj)
+
+
+class TreeFile(NamedTuple):
+    """A tree entry that is, or stands where there could be, a file of documents."""
+
+    id: str  # the blob (a regular file, a symbolic link's target) or commit (a submodule)
+    mode: int
+
+
+def tree_file(entry: Any, path: str, layout: Layout) -> TreeFile | None:
+    """The entry at `path` as a file of documents (a regular file whose name says it holds
+    objects), or as something standing where documents could be (a symbolic link or
+    submodule named like one, or like a directory): those are never read, only reported.
+    None for anything else (a directory, a README)."""
+    mode = entry.filemode
+    if mode in FILE_MODES:
+        return TreeFile(str(entry.id), mode) if layout.holds_objects(path) else None
+    if mode not in (LINK_MODE, GITLINK_MODE) or layout.under_root(path) is None:
+        return None
+    name = posixpath.basename(path)
+    return TreeFile(str(entry.id), mode) if layout.holds_objects(path) or "." not in name else None
+
+
+def _not_a_document(repo: pygit2.Repository, path: str, file: TreeFile) -> ParsedFile:
+    """What a symbolic link or a submodule declares: nothing, and a Problem saying so. A
+    link's target is any text, even YAML; read as a document, it was served as an object
+    (and a write through it went where it points)."""
+    if file.mode == LINK_MODE:
+        target = blob_data(repo, file.id).decode("utf-8", errors="replace")
+        message = f"symlink: not a document (it points at {target!r})"
+    else:
+        message = "submodule: not a document (gitplane does not read submodules)"
+    return ParsedFile((), (Problem(path, 1, message),), False)
 
 
 class ParseCache:
@@ -87,6 +121,13 @@ class ParseCache:
         if len(self._items) > self._size:
             self._items.popitem(last=False)
         return parsed
+
+    def parse(self, repo: pygit2.Repository, path: str, file: TreeFile) -> ParsedFile:
+        """What the file declares: a regular file's documents (parsed once, see `get`),
+        nothing from a symbolic link or a submodule."""
+        if file.mode in FILE_MODES:
+            return self.get(repo, path, file.id)
+        return _not_a_document(repo, path, file)
 
     def save(self, target: Path) -> None:
         entries = {
@@ -256,9 +297,11 @@ class SnapshotBuilder:
         return out
 
 
-def object_files(repo: pygit2.Repository, tree_id: str | None, layout: Layout) -> dict[str, str]:
-    """path -> blob id for every file below the root that may hold objects."""
-    found: dict[str, str] = {}
+def object_files(
+    repo: pygit2.Repository, tree_id: str | None, layout: Layout
+) -> dict[str, TreeFile]:
+    """Every file below the root that may hold objects (see `tree_file`), by path."""
+    found: dict[str, TreeFile] = {}
     if tree_id is None:
         return found
     stack: list[tuple[Any, str]] = [(repo[tree_id], layout.root)]
@@ -271,8 +314,8 @@ def object_files(repo: pygit2.Repository, tree_id: str | None, layout: Layout) -
             path = f"{prefix}/{name}" if prefix else name
             if entry.type_str == "tree":
                 stack.append((repo[entry.id], path))
-            elif entry.type_str == "blob" and layout.holds_objects(path):
-                found[path] = str(entry.id)
+            elif (file := tree_file(entry, path, layout)) is not None:
+                found[path] = file
     return found
 
 
@@ -294,21 +337,21 @@ def build_snapshot(
     repo: pygit2.Repository, tree_id: str | None, layout: Layout, cache: ParseCache
 ) -> Snapshot:
     builder = SnapshotBuilder(Snapshot(tree_id))
-    for path, blob_id in sorted(object_files(repo, tree_id, layout).items()):
-        builder.set_file(path, blob_id, cache.get(repo, path, blob_id))
+    for path, file in sorted(object_files(repo, tree_id, layout).items()):
+        builder.set_file(path, file.id, cache.parse(repo, path, file))
     builder.snapshot.tree_id = tree_id
     return builder.snapshot
 
 
 def changed_files(
     repo: pygit2.Repository, old_tree: str | None, new_tree: str | None, layout: Layout
-) -> dict[str, str | None]:
-    """path -> new blob id (None when removed) for object files that differ.
+) -> dict[str, TreeFile | None]:
+    """path -> the file now there (None when removed) for object files that differ.
 
     Written out rather than libgit2's tree diff, which walks every subtree even when
     its id did not change: 12 ms a commit on 10,000 objects instead of ~0.1 ms.
     """
-    out: dict[str, str | None] = {}
+    out: dict[str, TreeFile | None] = {}
     _diff_trees(repo, old_tree, new_tree, layout.root, layout, out)
     return out
 
@@ -319,7 +362,7 @@ def _diff_trees(
     new_id: str | None,
     prefix: str,
     layout: Layout,
-    out: dict[str, str | None],
+    out: dict[str, TreeFile | None],
 ) -> None:
     if old_id == new_id:
         return
@@ -329,28 +372,34 @@ def _diff_trees(
         if name.startswith("."):
             continue
         before, after = old.get(name), new.get(name)
-        if before is not None and after is not None and before.id == after.id:
+        if (
+            before is not None
+            and after is not None
+            and before.id == after.id
+            and (before.filemode == after.filemode)
+        ):
             continue
         path = f"{prefix}/{name}" if prefix else name
         old_sub = str(before.id) if before is not None and before.type_str == "tree" else None
         new_sub = str(after.id) if after is not None and after.type_str == "tree" else None
         if old_sub or new_sub:
             _diff_trees(repo, old_sub, new_sub, path, layout, out)
-        if not layout.holds_objects(path):
-            continue
-        if after is not None and after.type_str == "blob":
-            out[path] = str(after.id)
-        elif before is not None and before.type_str == "blob":
+        now = tree_file(after, path, layout) if after is not None and not new_sub else None
+        if now is not None:
+            out[path] = now
+        elif before is not None and not old_sub and tree_file(before, path, layout):
             out[path] = None
 
 
 def apply_changes(
     repo: pygit2.Repository,
     builder: SnapshotBuilder,
-    files: dict[str, str | None],
+    files: dict[str, TreeFile | None],
     cache: ParseCache,
 ) -> None:
     for path in sorted(files):
-        blob_id = files[path]
-        parsed = cache.get(repo, path, blob_id) if blob_id is not None else None
-        builder.set_file(path, blob_id, parsed)
+        file = files[path]
+        if file is None:
+            builder.set_file(path, None, None)
+        else:
+            builder.set_file(path, file.id, cache.parse(repo, path, file))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,25 @@ def pack_objects(source: Path, ids: list[str], into: Path) -> str:
         ["git", "-C", str(source), "pack-objects", "-q", str(into / "objects" / "pack" / "pack")],
         input="\n".join(ids) + "\n", capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
+
+
+@pytest.fixture
+def moves(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The commits each compare-and-swap of the branch tried to move it to."""
+    tried: list[str] = []
+    move = GitStore._move_branch
+
+    def counted(self: GitStore, base: str | None, commit_id: str, *rest: Any) -> bool:
+        tried.append(commit_id)
+        return move(self, base, commit_id, *rest)
+
+    monkeypatch.setattr(GitStore, "_move_branch", counted)
+    yield tried
+
+
+def unreachable_commits(git: GitRunner) -> list[str]:
+    found = git("fsck", "--unreachable", "--no-reflogs").splitlines()
+    return [line for line in found if line.startswith("unreachable commit")]
 
 
 @pytest.fixture

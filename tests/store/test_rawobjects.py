@@ -23,8 +23,8 @@ from store.rawobjects import (
     tree_data,
     tree_entries,
 )
-from store.repo import _write_tree
 from store.staging import open_staging
+from store.trees import write_tree
 from tests.store.conftest import init_bare, pack_objects, run_git
 
 EXECUTABLE = pygit2.GIT_FILEMODE_BLOB_EXECUTABLE
@@ -87,7 +87,7 @@ def test_a_tree_written_in_a_staging_handle_keeps_modes_and_drops_empty_director
     base_id = mktree(bare, [f"100755 blob {blob}\trun.sh", f"040000 tree {shop}\tshop"])
     repo, staged = open_staging(bare)
     new_blob = repo.put(BLOB, b"new\n")
-    made, empty = _write_tree(
+    made, empty = write_tree(
         repo,
         repo[base_id],
         {"run.sh": new_blob, "shop/web.yaml": None, "team/app.yaml": new_blob},
@@ -103,6 +103,20 @@ def test_a_tree_written_in_a_staging_handle_keeps_modes_and_drops_empty_director
         f"100644 blob {new_blob}\tteam/app.yaml",
     ]
     run_git(bare, "fsck", "--strict", "--no-dangling", made)
+
+
+@pytest.mark.parametrize("path", ["evil/planted.yaml", "evil", "vendor/x.yaml", "vendor"])
+def test_a_tree_is_never_written_through_or_over_a_link_or_a_submodule(
+    bare: Path, path: str
+) -> None:
+    """Planning refuses such paths first (Layout.check_new_file); the tree builder
+    refuses them too, rather than turn a link into a directory or a file in passing."""
+    link = hash_object(bare, "blob", b"/somewhere/else")
+    commit = run_git(bare, "commit-tree", "-m", "x", mktree(bare, [])).strip()
+    base_id = mktree(bare, [f"120000 blob {link}\tevil", f"160000 commit {commit}\tvendor"])
+    repo, _ = open_staging(bare)
+    with pytest.raises(Invalid, match=r"is a (symbolic link|submodule) in the tree"):
+        write_tree(repo, repo[base_id], {path: repo.put(BLOB, b"x: 1\n")}, {})
 
 
 @pytest.mark.parametrize("name", [b"", b".", b"..", b".git", b".GIT", b"a/b", b"a\0b"])
