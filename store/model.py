@@ -73,7 +73,24 @@ class Delete:
     expect_rv: str | None = None
 
 
-Operation = Put | Delete
+@dataclass(frozen=True)
+class FileWrite:
+    """Set one file to `text` (None: remove it), whatever it holds: an overlay's
+    kustomization, a values file, a file a revert restores. `expect_blob` is the blob it
+    was worked out on ("" for a file that did not exist; None: not checked), so a file
+    changed meanwhile is a conflict, never overwritten."""
+
+    path: str
+    text: str | None
+    expect_blob: str | None = None
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(FILE_GROUP, "File", "", self.path)
+
+
+FILE_GROUP = "files.gitplane.io"
+Operation = Put | Delete | FileWrite
 
 
 @dataclass(frozen=True)

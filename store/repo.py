@@ -47,9 +47,10 @@ from store.gitobjects import (
     new_objects,
 )
 from store.keys import ObjectKey, key_of
-from store.layout import Layout
+from store.layout import Layout, path_problems
 from store.model import (
     Delete,
+    FileWrite,
     ObjectList,
     Operation,
     Put,
@@ -684,7 +685,7 @@ class GitStore:
         for op in operations:
             key = (
                 op.key
-                if isinstance(op, Delete)
+                if isinstance(op, (Delete, FileWrite))
                 else key_of(op.obj, op.namespace, self.cluster_kinds)
             )
             if key in seen:
@@ -732,7 +733,11 @@ class GitStore:
                     edits[path] = FileEdit(is_json=path.endswith(".json"))
             return edits[path]
 
+        files: dict[str, FileWrite] = {}
         for key, op in keyed:
+            if isinstance(op, FileWrite):
+                files[op.path] = op
+                continue
             existing = snapshot.get(key)
             _check(key, op, existing, state.meta.get(key.namespace, key))
             if isinstance(op, Delete):
@@ -766,6 +771,49 @@ class GitStore:
                 if rendered is not None:
                     rendered[made_from] = new_blob
             if known is None or known[0] != new_blob:
+                blobs[path] = new_blob
+        if files:
+            if not tree:
+                tree.append(_tree_of(repo, state.commit_id))
+            blobs.update(self._file_blobs(repo, tree[0], files, set(edits), write))
+        return blobs
+
+    def _file_blobs(
+        self,
+        repo: pygit2.Repository,
+        tree: pygit2.Tree | None,
+        files: dict[str, FileWrite],
+        edited: set[str],
+        write: bool,
+    ) -> dict[str, str | None]:
+        """The blobs of FileWrites, each checked as any committed file is."""
+        blobs: dict[str, str | None] = {}
+        for path, op in files.items():
+            if path in edited:
+                raise Invalid(f"{path} is written twice in one change (as a file and an object)")
+            current = _blob_at(tree, path)
+            if op.expect_blob is not None and (current or "") != op.expect_blob:
+                raise Conflict(
+                    f"{path} changed since this change was worked out; read it again and retry",
+                    (path,),
+                )
+            if op.text is None:
+                if current is not None:
+                    blobs[path] = None
+                continue
+            problems = path_problems(path)
+            blocked = blocked_at(tree, path)
+            if blocked is not None and blocked[0] != path:
+                problems.append(f"{blocked[0]!r} is not a directory gitplane writes into")
+            if problems:
+                raise Invalid(f"{path} cannot be written", [FieldCause("", p) for p in problems])
+            before = (
+                file_segments(blob_data(repo, current), path.endswith(".json")) if current else ()
+            )
+            if path.endswith((".yaml", ".yml", ".json")):
+                check_file(path, before, op.text)
+            new_blob = _blob_id(repo, op.text, write)
+            if new_blob != current:
                 blobs[path] = new_blob
         return blobs
 
@@ -872,7 +920,7 @@ class GitStore:
         for key, op in keyed:
             entry = state.snapshot.get(key)
             meta = state.meta.get(key.namespace, key)
-            if isinstance(op, Delete):
+            if isinstance(op, (Delete, FileWrite)):
                 objects[key] = None
             elif entry is not None and meta is not None and not dry_run:
                 objects[key] = _stored(entry, meta)
@@ -906,7 +954,9 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check(key: ObjectKey, op: Operation, existing: Entry | None, meta: ObjectMeta | None) -> None:
+def _check(
+    key: ObjectKey, op: Put | Delete, existing: Entry | None, meta: ObjectMeta | None
+) -> None:
     if isinstance(op, Put) and op.mode == "create" and existing is not None:
         raise AlreadyExists(f"{key} already exists")
     if existing is None and (isinstance(op, Delete) or op.mode == "update"):
@@ -958,6 +1008,18 @@ def _blob_id(repo: pygit2.Repository, text: str, write: bool) -> str:
     return put_object(repo, BLOB, data) if write else str(pygit2.hash(data))
 
 
+def _blob_at(tree: pygit2.Tree | None, path: str) -> str | None:
+    """The blob of a regular file at `path` (None: no such file)."""
+    if tree is None:
+        return None
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    regular = (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE)
+    return str(entry.id) if entry.filemode in regular else None
+
+
 def _tree_of(repo: pygit2.Repository, commit_id: str | None) -> pygit2.Tree | None:
     return repo[commit_id].peel(pygit2.Tree) if commit_id else None
 
@@ -976,6 +1038,8 @@ def _default_message(keyed: list[tuple[ObjectKey, Operation]], snapshot: Snapsho
     """`update apps/v1 Deployment shop/web`, or a summary for several objects."""
     if len(keyed) == 1:
         key, op = keyed[0]
+        if isinstance(op, FileWrite):
+            return f"{'remove' if op.text is None else 'update'} {op.path}"
         if isinstance(op, Delete):
             entry = snapshot.get(key)
             api_version = entry.obj.get("apiVersion", key.group) if entry else key.group
