@@ -28,6 +28,7 @@ from apiserver.cluster import DELEGATED_AUTH, ClusterConfig, make_cluster_app
 from apiserver.secrets.options import add_sealing_arguments, secret_policy
 from apiserver.serving import default_validator, make_api_app
 from pki.tls import ReloadingServerTLS
+from sources.options import add_source_arguments, desired_store, settings_from
 from store.aio import AsyncStore
 from store.remote_options import add_remote_arguments, hook_secret, remote_from_arguments
 from store.repo import GitStore
@@ -63,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--client-ca-file", help="--standalone: CA bundle client certificates need")
     add_remote_arguments(p)
     add_sealing_arguments(p)
+    add_source_arguments(p)
     return p
 
 
@@ -71,7 +73,8 @@ def build(args: argparse.Namespace) -> tuple[web.Application, ReloadingServerTLS
     git_store = GitStore(args.repo, branch=args.branch, remote=remote)
     for finding in scan(git_store):  # pushed from outside: say so, never the value
         log.warning("plaintext Secret value in the repository: %s", finding)
-    store = AsyncStore(git_store, fetch_interval=args.fetch_interval)
+    rendered, history = desired_store(git_store, settings_from(args, git_store))
+    store = AsyncStore(rendered, history=history, fetch_interval=args.fetch_interval)
     transform = asyncio.run(secret_policy(args))
     secret = hook_secret(args)
     if args.cluster:

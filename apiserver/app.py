@@ -16,6 +16,7 @@ from apiserver.resources.base import Strategy
 from apiserver.resources.changesets import ChangeSetStrategy
 from apiserver.resources.history import OperationStrategy, RevisionStrategy
 from apiserver.resources.manifests import ManifestStrategy
+from apiserver.resources.sources import SourceStrategy
 from apiserver.secrets.policy import ObjectTransformer, SecretPolicy, secret_safe
 from apiserver.validation_hook import ObjectValidator
 from kube import status
@@ -60,6 +61,7 @@ def build_strategies(
         info.REVERTS.plural: OperationStrategy(store, info.REVERTS),
         info.ROLLBACKS.plural: OperationStrategy(store, info.ROLLBACKS),
         info.CHANGESETS.plural: ChangeSetStrategy(store, info.CHANGESETS, validator, transform),
+        info.SOURCES.plural: SourceStrategy(store, info.SOURCES),
     }
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from apiserver.secrets.options import add_sealing_arguments
 from gitplane_cli import certs, demo, scan
+from sources.options import add_source_arguments
 from store.documents import load_documents
 from store.errors import StoreError
 from store.history import History
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no access log")
     add_remote_arguments(p)
     add_sealing_arguments(p)
+    add_source_arguments(p)
     p.add_argument(
         "--default-mode",
         choices=["enforce", "warn", "off"],

@@ -30,6 +30,9 @@ from pki.authority import CertificateAuthority, create_authority, write_file
 from pki.issue import issue_client_certificate, issue_serving_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
 from pki.tls import ReloadingServerTLS
+from sources.options import desired_store, settings_from
+from sources.report import report_problems
+from sources.view import RenderedStore
 from store.aio import AsyncStore
 from store.remote_options import hook_secret, remote_from_arguments
 from store.repo import GitStore
@@ -138,7 +141,9 @@ async def serve(ready: Prepared, args: Any) -> int:
     except CertificateError as exc:
         log.error("cannot seal Secrets: %s", exc)
         return 2
-    aio = AsyncStore(ready.store, fetch_interval=args.fetch_interval)
+    rendered, history = desired_store(ready.store, settings_from(args, ready.store))
+    report_problems(rendered)
+    aio = AsyncStore(rendered, history=history, fetch_interval=args.fetch_interval)
     pki = ready.pki
     app = make_api_app(
         aio,
@@ -155,7 +160,7 @@ async def serve(ready: Prepared, args: Any) -> int:
         api_site = web.TCPSite(runner, "127.0.0.1", args.api_port, ssl_context=ssl_context)
         await _listen(api_site, args.api_port, "--api-port")
         api_port = _bound_port(api_site)
-        webhook_runner, webhook_port = await _start_webhook(ready, args)
+        webhook_runner, webhook_port = await _start_webhook(ready, rendered, args)
     except UpError:
         await runner.cleanup()
         raise
@@ -196,7 +201,9 @@ async def _listen(site: web.TCPSite, port: int, flag: str) -> None:
         ) from None
 
 
-async def _start_webhook(ready: Prepared, args: Any) -> tuple[web.AppRunner, int]:
+async def _start_webhook(
+    ready: Prepared, rendered: RenderedStore, args: Any
+) -> tuple[web.AppRunner, int]:
     """/validate and /mutate over HTTPS, deciding against the same store as the API server."""
     config = WebhookConfig.with_additions(
         default_mode=args.default_mode,
@@ -204,7 +211,7 @@ async def _start_webhook(ready: Prepared, args: Any) -> tuple[web.AppRunner, int
         break_glass_group=args.break_glass_group,
         strict_namespaces=args.strict,
     )
-    app = make_webhook_app(GitDesiredState(ready.store), config)
+    app = make_webhook_app(GitDesiredState(rendered), config)
     tls = ReloadingServerTLS(str(ready.pki.cert_file), str(ready.pki.key_file))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -233,16 +233,17 @@ class Engine:
     def _render(
         self, source: Source, tree: GitTree, documents: list[tuple[str, dict[str, Any]]]
     ) -> RenderResult:
+        own = tuple(p for p in (source.ref.declared_in.split("#")[0], source.path) if p)
         if source.skipped:
-            return RenderResult(source, error="", commit="")
+            return RenderResult(source, reads=own[:1])
         if source.path and not tree.is_dir(source.path):
             return RenderResult(
-                source, error=f"path {source.path} does not exist in the repository"
+                source, error=f"path {source.path} does not exist in the repository", reads=own
             )
         try:
             closure, settings = self._inputs(source, tree, documents)
         except RenderError as exc:
-            return RenderResult(source, error=str(exc))
+            return RenderResult(source, error=str(exc), reads=own)
         if closure.remote:
             return RenderResult(
                 source,
@@ -267,8 +268,16 @@ class Engine:
             cached = (objects, error)
             self._remember(inputs, cached)
         objects, error = cached
+        reads = tuple(
+            sorted({*closure.directories, *closure.files, source.ref.declared_in.split("#")[0]})
+        )
         return RenderResult(
-            source, objects=objects, error=error, inputs=inputs, commit=tree.tree_id or ""
+            source,
+            objects=objects,
+            error=error,
+            inputs=inputs,
+            commit=tree.tree_id or "",
+            reads=reads,
         )
 
     def _inputs(
@@ -299,17 +308,29 @@ class Engine:
             closure = Closure(directories={source.path})
         return closure, settings
 
-    def _run(self, source: Source, tree: GitTree, settings: dict[str, Any]) -> tuple[Rendered, ...]:
+    def _run(
+        self,
+        source: Source,
+        tree: GitTree,
+        settings: dict[str, Any],
+        overrides: dict[str, str | None] | None = None,
+    ) -> tuple[Rendered, ...]:
+        """Run the source's tool; `overrides` (files inside the source's directory, by
+        repository path) are rendered as they would be once written."""
         self.renders += 1
         options = settings["options"]
         ref = source.ref
         if source.tool == "directory":
-            found = render_directory(tree, source.path, options.get("directory") or {})
+            read = OverlayTree(tree, overrides) if overrides else tree
+            found = render_directory(read, source.path, options.get("directory") or {})
             return tuple(Rendered(obj, ref, files) for obj, files in found)
+        if overrides and source.tool != "kustomize":
+            raise RenderError(f"a {source.tool} source is not rendered with changed files")
         with self.workspace.lock:
             root = self.workspace.checkout(tree)
             if source.tool == "kustomize":
                 with self.workspace.copy_of(source.path) as copy:
+                    _write_overrides(copy, source.path, overrides or {})
                     if source.flavour == "flux":
                         built = build(
                             copy,
@@ -500,6 +521,30 @@ class Engine:
         except OSError as exc:  # a read-only disk still renders, every time
             log.info("render cache not saved: %s", exc)
 
+    def render_with(
+        self,
+        source: Source,
+        commit: str | None,
+        documents: list[tuple[str, dict[str, Any]]],
+        overrides: dict[str, str | None],
+    ) -> list[Rendered]:
+        """The source's objects at `commit` with `overrides` written (never cached): what a
+        write would make the reconciler apply, checked before it is committed."""
+        tree = GitTree(self._repo(), _tree_of(self._repo(), commit))
+        _, settings = self._inputs(source, tree, documents)
+        return list(self._run(source, tree, settings, overrides))
+
+    def place(
+        self, source: Source, obj: dict[str, Any], documents: list[tuple[str, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """An object as the reconciler applies it from `source` (namespace and scope)."""
+        kinds = set(CLUSTER_SCOPED_KINDS)
+        for _, doc in documents:
+            scope = _crd_scope(doc)
+            if scope is not None:
+                kinds.add(scope)
+        return self._placed(obj, source, frozenset(kinds))
+
     # ---- placing --------------------------------------------------------------------
 
     def _place(self, state: DesiredState, documents: list[tuple[str, dict[str, Any]]]) -> None:
@@ -568,6 +613,46 @@ class Engine:
         if not namespaced and meta.get("namespace"):
             return {**obj, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
         return obj
+
+
+class OverlayTree(GitTree):
+    """A tree read with some files replaced (None: removed)."""
+
+    def __init__(self, base: GitTree, overrides: dict[str, str | None]) -> None:
+        super().__init__(base.repo, base.tree_id)
+        self._overrides = {normalize(p): t for p, t in overrides.items()}
+
+    def read(self, path: str) -> bytes | None:
+        path = normalize(path)
+        if path in self._overrides:
+            text = self._overrides[path]
+            return text.encode() if text is not None else None
+        return super().read(path)
+
+    def files_under(self, directory: str, recurse: bool = True) -> dict[str, str]:
+        found = super().files_under(directory, recurse)
+        prefix = f"{normalize(directory)}/" if normalize(directory) else ""
+        for path, text in self._overrides.items():
+            inside = path.startswith(prefix) and (recurse or "/" not in path[len(prefix) :])
+            if not inside:
+                continue
+            if text is None:
+                found.pop(path, None)
+            else:
+                found[path] = "override"
+        return found
+
+
+def _write_overrides(copy: Path, directory: str, overrides: dict[str, str | None]) -> None:
+    prefix = f"{normalize(directory)}/" if normalize(directory) else ""
+    for path, text in overrides.items():
+        relative = normalize(path)[len(prefix) :]
+        target = copy / relative
+        if text is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
 
 
 def _tree_of(repo: pygit2.Repository, commit: str | None) -> str | None:

@@ -73,6 +73,15 @@ class RenderResult:
     inputs: str = ""  # the key of everything the build read (render cache)
     commit: str = ""  # the commit rendered
     stale: bool = False  # the newest commit failed: these objects are the last good render
+    reads: tuple[str, ...] = ()  # directories and files the build read (and its own file)
+
+    def reads_any(self, changed: set[str]) -> bool:
+        """Whether a commit changing `changed` (file paths) changes what this renders."""
+        for path in changed:
+            for read in self.reads:
+                if not read or path == read or path.startswith(read + "/"):
+                    return True
+        return False
 
     @property
     def ok(self) -> bool:

@@ -16,9 +16,9 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from store.errors import StoreError
+from store.errors import Problem, StoreError
 from store.history import History, Revision, RevisionPage
 from store.keys import ObjectKey
 from store.model import (
@@ -30,23 +30,74 @@ from store.model import (
     WriteRequest,
     WriteResult,
 )
-from store.repo import GitStore, HeadState, View
+from store.repo import CommitInfo, HeadState, View
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class DesiredStore(Protocol):
+    """What the servers read and write through: a GitStore, or the rendered view of one
+    (sources.view.RenderedStore), which serves what the reconcilers apply."""
+
+    @property
+    def head(self) -> HeadState: ...
+
+    @property
+    def remote(self) -> Any: ...
+
+    @property
+    def branch_ref(self) -> str: ...
+
+    def on_change(self, callback: Any) -> None: ...
+
+    def refresh(self) -> HeadState: ...
+
+    def sync(self) -> HeadState: ...
+
+    def get(self, key: ObjectKey, revision: str | None = None) -> StoredObject: ...
+
+    def view(self, revision: str | None = None) -> View: ...
+
+    def list_objects(
+        self, namespace: str | None = None, revision: str | None = None
+    ) -> ObjectList: ...
+
+    def watch_events(self, since_rv: str) -> tuple[list[WatchEvent], str]: ...
+
+    def commit_info(self, commit_id: str) -> CommitInfo: ...
+
+    def problems(self, revision: str | None = None) -> list[Problem]: ...
+
+    def apply(
+        self,
+        operations: Sequence[Operation],
+        who: Requester,
+        *,
+        message: str | None = None,
+        request_id: str | None = None,
+        trailers: dict[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> WriteResult: ...
+
+    def apply_batch(self, requests: Sequence[WriteRequest]) -> list[WriteResult | StoreError]: ...
+
+    def save_parse_cache(self) -> None: ...
+
+
 class AsyncStore:
     def __init__(
         self,
-        store: GitStore,
+        store: DesiredStore,
         *,
+        history: Any = None,
         poll_interval: float = 0.25,
         fetch_interval: float = 15.0,
         readers: int = 4,
     ) -> None:
         self.store = store
-        self.history = History(store)
+        # A rendered store brings its own history (sources.history.RenderedHistory).
+        self.history = history or History(store)  # type: ignore[arg-type]
         self.poll_interval = poll_interval
         self.fetch_interval = fetch_interval
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="gitplane-read")

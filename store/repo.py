@@ -118,7 +118,7 @@ class View:
 
     def get(self, key: ObjectKey) -> StoredObject | None:
         entry = self.snapshot.get(key)
-        return _stored(entry, _meta(self.meta, key)) if entry is not None else None
+        return stored_object(entry, _meta(self.meta, key)) if entry is not None else None
 
     def keys(self, namespace: str | None = None) -> list[ObjectKey]:
         return [entry.key for entry in self.snapshot.entries(namespace)]
@@ -370,12 +370,12 @@ class GitStore:
         entry = snapshot.get(key)
         if entry is None:
             raise NotFound(f"{key} not found")
-        return _stored(entry, _meta(meta, key))
+        return stored_object(entry, _meta(meta, key))
 
     def list_objects(self, namespace: str | None = None, revision: str | None = None) -> ObjectList:
         snapshot, meta, state_rv = self._view(revision)
         commit_id = revision or self._state.commit_id
-        items = [_stored(e, _meta(meta, e.key)) for e in snapshot.entries(namespace)]
+        items = [stored_object(e, _meta(meta, e.key)) for e in snapshot.entries(namespace)]
         return ObjectList(items, state_rv, commit_id)
 
     def view(self, revision: str | None = None) -> View:
@@ -395,18 +395,7 @@ class GitStore:
         Raises Expired for a version the branch no longer has (or too old to replay).
         """
         with self._lock:
-            pairs = self._timeline.changes_since(since_rv)
-            reached = self._timeline.resource_version
-        events = []
-        for step, change in pairs:
-            entry = change.after or change.before
-            if entry is None or change.meta is None:
-                continue  # older than the window: changes_since already refused that
-            stored = _stored(entry, change.meta)
-            if change.type == "DELETED":  # the last state, at the version that deleted it
-                stored = stored._replace(resource_version=step.resource_version)
-            events.append(WatchEvent(change.type, stored, step.resource_version))
-        return events, reached
+            return timeline_events(self._timeline, since_rv)
 
     def commit_info(self, commit_id: str) -> CommitInfo:
         """Author, time and message of a commit (remembered: commits never change)."""
@@ -909,7 +898,9 @@ class GitStore:
         objects = {}
         for key, _ in keyed:
             entry = state.snapshot.get(key)
-            objects[key] = _stored(entry, _meta(state.meta, key)) if entry is not None else None
+            objects[key] = (
+                stored_object(entry, _meta(state.meta, key)) if entry is not None else None
+            )
         return WriteResult(commit_id, state.resource_version, objects)
 
     def _unwritten(
@@ -923,7 +914,7 @@ class GitStore:
             if isinstance(op, (Delete, FileWrite)):
                 objects[key] = None
             elif entry is not None and meta is not None and not dry_run:
-                objects[key] = _stored(entry, meta)
+                objects[key] = stored_object(entry, meta)
             else:
                 path = entry.path if entry else (op.path or self.layout.path_for(key))
                 objects[key] = StoredObject(
@@ -980,11 +971,27 @@ def _as_declared(obj: dict[str, Any], existing: Entry) -> dict[str, Any]:
     return {**obj, "metadata": {k: v for k, v in new_meta.items() if k != "namespace"}}
 
 
+def timeline_events(timeline: Timeline, since_rv: str) -> tuple[list[WatchEvent], str]:
+    """The watch events of a change feed after `since_rv` (see GitStore.watch_events)."""
+    pairs = timeline.changes_since(since_rv)
+    reached = timeline.resource_version
+    events = []
+    for step, change in pairs:
+        entry = change.after or change.before
+        if entry is None or change.meta is None:
+            continue  # older than the window: changes_since already refused that
+        stored = stored_object(entry, change.meta)
+        if change.type == "DELETED":  # the last state, at the version that deleted it
+            stored = stored._replace(resource_version=step.resource_version)
+        events.append(WatchEvent(change.type, stored, step.resource_version))
+    return events, reached
+
+
 def _meta(index: MetaIndex, key: ObjectKey) -> ObjectMeta | None:
     return index.get(key.namespace, key)
 
 
-def _stored(entry: Entry, info: ObjectMeta | None) -> StoredObject:
+def stored_object(entry: Entry, info: ObjectMeta | None) -> StoredObject:
     if info is None:  # only while history is being caught up; never published that way
         return StoredObject(
             entry.key, entry.obj, entry.path, "", "", 0, "", entry.decl.line,

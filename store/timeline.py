@@ -85,9 +85,12 @@ class Timeline:
         commit_id: str,
         commit_time: int,
         changes: list[tuple[ObjectKey, Entry | None, Entry | None]],
+        rv: str | None = None,
     ) -> Step:
+        """One commit's changes; `rv` given (a feed that starts part-way along the
+        branch, like the rendered one) keeps the branch's resourceVersion of the commit."""
         position = len(self.steps)
-        rv = resource_version(position, commit_id)
+        rv = rv or resource_version(position, commit_id)
         step = Step(commit_id, rv, commit_time)
         for key, before, after in changes:
             kind: ChangeType = (
@@ -114,11 +117,7 @@ class Timeline:
             return
         known = self.meta.get(key.namespace, key)
         if kind == "ADDED" or known is None:
-            uid = str(
-                uuid.uuid5(
-                    _UID_NAMESPACE, f"{commit_id}/{key.group}/{key.kind}/{key.namespace}/{key.name}"
-                )
-            )
+            uid = self.uid(commit_id, key)
             self.meta.set(key.namespace, key, ObjectMeta(uid, rv, rv, commit_time, commit_id))
         else:
             self.meta.set(
@@ -126,6 +125,14 @@ class Timeline:
                 key,
                 ObjectMeta(known.uid, rv, known.created_rv, known.created_at, commit_id),
             )
+
+    def uid(self, commit_id: str, key: ObjectKey) -> str:
+        """The uid of an object the commit adds: a new one each time it is created."""
+        return str(
+            uuid.uuid5(
+                _UID_NAMESPACE, f"{commit_id}/{key.group}/{key.kind}/{key.namespace}/{key.name}"
+            )
+        )
 
     def _forget_old_entries(self, position: int) -> None:
         """Past the watch window keep only what changed, not the objects (bounded memory)."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from store.aio import AsyncStore
+from sources.engine import Settings
+from sources.options import desired_store
+from store.aio import AsyncStore, DesiredStore
 from store.keys import ObjectKey
 from store.repo import GitStore
 from webhook.config import WebhookConfig
@@ -17,7 +19,10 @@ from webhook.server import make_app
 
 
 class GitDesiredState:
-    def __init__(self, store: GitStore) -> None:
+    """The webhook's DesiredState over a store: a GitStore, or what the reconcilers apply
+    (sources.view.RenderedStore), whose managed namespaces are the sources' destinations."""
+
+    def __init__(self, store: DesiredStore) -> None:
         self.store = store
 
     def declared(self, group: str, kind: str, namespace: str, name: str) -> Declared | None:
@@ -31,6 +36,9 @@ class GitDesiredState:
 
     def is_managed(self, namespace: str) -> bool:
         snapshot = self.store.head.snapshot
+        destinations = getattr(self.store, "destinations", None)
+        if destinations is not None and namespace in destinations():
+            return True
         return bool(namespace) and (
             bool(snapshot.objects.inner(namespace))
             or snapshot.get(ObjectKey("", "Namespace", "", namespace)) is not None
@@ -42,12 +50,18 @@ class GitDesiredState:
 
 
 def make_git_app(
-    store: GitStore, config: WebhookConfig, *, fetch_interval: float = 15.0
+    store: GitStore,
+    config: WebhookConfig,
+    *,
+    fetch_interval: float = 15.0,
+    settings: Settings | None = None,
 ) -> web.Application:
-    """The webhook over `store`, with the poller that keeps its snapshot at the branch
-    tip (fetching the remote, if the store has one) for as long as the app runs."""
-    app = make_app(GitDesiredState(store), config)
-    follow = AsyncStore(store, fetch_interval=fetch_interval)
+    """The webhook over what the reconcilers apply from `store`, with the poller that
+    keeps it at the branch tip (fetching the remote, if the store has one) for as long
+    as the app runs."""
+    rendered, _ = desired_store(store, settings)
+    app = make_app(GitDesiredState(rendered), config)
+    follow = AsyncStore(rendered, fetch_interval=fetch_interval)
 
     async def start_following(_: web.Application) -> None:
         await follow.start()

@@ -61,8 +61,14 @@ _MANIFEST_COLUMNS = (
     Column("API Version", description="apiVersion of the declared object."),
     Column("Revision", description="Short id of the last commit that changed it."),
     _AGE,
-    Column("Path", description="File in the repository that declares it.", priority=1),
+    Column("Path", description="File in the repository to change for it.", priority=1),
     Column("Author", description="Author of the last commit that changed it.", priority=1),
+    Column(
+        "Source",
+        description="The Application or Kustomization that renders it (rendered sources).",
+        priority=1,
+    ),
+    Column("Files", description="The files that make it, the narrowest last.", priority=1),
 )
 
 _OBJECT = {
@@ -88,6 +94,15 @@ _MANIFEST_STATUS = {
             "type": "string",
             "format": "date-time",
             "description": "Time of that commit.",
+        },
+        "source": {
+            "type": "string",
+            "description": "The Application, Kustomization or HelmRelease that renders it.",
+        },
+        "files": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The files that make it, the narrowest (where a change goes) last.",
         },
     },
 }
@@ -232,4 +247,52 @@ CHANGESETS = ResourceInfo(
     status_schema=_OPERATION_STATUS,
 )
 
-ALL = (MANIFESTS, CLUSTER_MANIFESTS, REVISIONS, REVERTS, ROLLBACKS, CHANGESETS)
+_SOURCE_SPEC = {
+    "type": "object",
+    "description": "A source of desired state the reconcilers render (read-only).",
+    "properties": {
+        "kind": {"type": "string", "description": "Application, Kustomization or HelmRelease."},
+        "namespace": {"type": "string"},
+        "name": {"type": "string"},
+        "declaredIn": {"type": "string", "description": "The file that declares it."},
+        "path": {"type": "string", "description": "What the tool renders, in the repository."},
+        "tool": {"type": "string", "enum": ["kustomize", "helm", "directory"]},
+        "destination": {"type": "string", "description": "Namespace objects are applied to."},
+        "parent": {"type": "string", "description": "The source whose render declared it."},
+    },
+}
+_SOURCE_STATUS = {
+    "type": "object",
+    "properties": {
+        "phase": {"type": "string", "enum": ["Rendered", "Stale", "Failed", "Skipped"]},
+        "commit": {"type": "string", "description": "The commit rendered."},
+        "objects": {"type": "integer", "description": "Objects it applies."},
+        "error": {"type": "string", "description": "Why it does not render (or is skipped)."},
+        "conflicts": {"type": "array", "items": {"type": "string"}},
+    },
+}
+SOURCES = ResourceInfo(
+    plural="sources",
+    singular="source",
+    kind="Source",
+    namespaced=False,
+    verbs=("get", "list"),
+    short_names=("src",),
+    columns=(
+        Column("Name", format="name", description="<kind>.<namespace>.<name>"),
+        Column("Kind"),
+        Column("Path", description="What the tool renders."),
+        Column("Tool"),
+        Column("Destination", description="Namespace objects are applied to."),
+        Column("Status", description="Rendered, Stale, Failed or Skipped."),
+        Column("Objects", "integer"),
+        Column("Commit", description="Short id of the commit rendered."),
+        Column("Error", description="Why it does not render.", priority=1),
+        Column("Declared In", description="The file that declares it.", priority=1),
+    ),
+    description="What Argo CD and Flux render from this repository, and how it went.",
+    spec_schema=_SOURCE_SPEC,
+    status_schema=_SOURCE_STATUS,
+)
+
+ALL = (MANIFESTS, CLUSTER_MANIFESTS, REVISIONS, REVERTS, ROLLBACKS, CHANGESETS, SOURCES)

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from apiserver.context import RequestContext
 from apiserver.errors import to_api_error
@@ -175,6 +176,8 @@ class ManifestStrategy:
             translate_timestamp_since(obj["metadata"].get("creationTimestamp")),
             state.get("path", ""),
             state.get("author", ""),
+            state.get("source", ""),
+            ",".join(state.get("files", [])),
         ]
 
     # ---- writing ----------------------------------------------------------------------
@@ -245,6 +248,10 @@ class ManifestStrategy:
             annotations[LAST_APPLIED] = self._last_applied(metadata, declared)
         metadata["annotations"] = annotations
         state: JSONObject = {"path": stored.path}
+        rendered = self._provenance(stored.key)
+        if rendered is not None:
+            state["source"] = str(rendered.source)
+            state["files"] = list(rendered.files)
         if stored.commit_id:
             info = self.store.store.commit_info(stored.commit_id)
             state.update(
@@ -266,6 +273,11 @@ class ManifestStrategy:
             "spec": {"object": declared},
         }
         return json.dumps(applied, sort_keys=True, separators=(",", ":")) + "\n"
+
+    def _provenance(self, key: ObjectKey) -> Any:
+        """How a rendered object was made (None in a plain repository)."""
+        provenance = getattr(self.store.store, "provenance", None)
+        return provenance(key) if provenance is not None else None
 
     def _in_scope(self, key: ObjectKey) -> bool:
         return (key.namespace == "") == self.cluster
