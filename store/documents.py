@@ -45,6 +45,31 @@ class ParsedFile:
     declarations: tuple[Declaration, ...]
     problems: tuple[Problem, ...]
     is_json: bool
+    stale: str = ""  # the blob whose declarations these are: the file no longer loads
+
+
+_LOAD_PROBLEMS = ("invalid YAML", "invalid JSON", "not UTF-8")
+
+
+def keep_last_good(new: ParsedFile, old: ParsedFile, old_blob: str) -> ParsedFile:
+    """What a file declares when a commit broke it: Argo CD and Flux fail to sync it and
+    the cluster keeps what it had, so its last good declarations stay served, and the
+    breakage is a problem that says so (never a silent deletion). A file that merely
+    declares nothing now is taken as it is."""
+    broken = (
+        not new.declarations
+        and new.problems
+        and all(p.message.startswith(_LOAD_PROBLEMS) for p in new.problems)
+    )
+    if not broken or not old.declarations:
+        return new
+    good = old.stale or old_blob
+    note = Problem(
+        new.problems[0].path,
+        new.problems[0].line,
+        f"does not load, so its last good version ({good[:12]}) is still served: fix it in Git",
+    )
+    return ParsedFile(old.declarations, (*new.problems, note), old.is_json, good)
 
 
 def file_segments(data: bytes, is_json: bool) -> tuple[str, ...]:

@@ -714,6 +714,12 @@ class GitStore:
         def edit(path: str) -> FileEdit:
             if path not in edits:
                 known = snapshot.file(path)
+                if known and known[1].stale:
+                    raise Conflict(
+                        f"{path} does not load at the tip of the branch (see gitplane check):"
+                        " fix it in Git, then try again",
+                        (path,),
+                    )
                 if known:
                     blob_id, parsed = known
                     segments = file_segments(blob_data(repo, blob_id), parsed.is_json)

@@ -14,7 +14,7 @@ import pygit2
 import yaml
 
 from store.cow import TwoLevel
-from store.documents import Declaration, ParsedFile, parse_file
+from store.documents import Declaration, ParsedFile, keep_last_good, parse_file
 from store.equality import same
 from store.errors import Problem
 from store.gitobjects import blob_data, tree
@@ -248,6 +248,8 @@ class SnapshotBuilder:
             for decl in old[1].declarations:
                 self._remove(Entry(decl.key, path, old[0], decl))
         if blob_id is not None and parsed is not None:
+            if old is not None:
+                parsed = keep_last_good(parsed, old[1], old[0])
             snap.files.set(directory, path, (blob_id, parsed))
             for decl in parsed.declarations:
                 self._add(Entry(decl.key, path, blob_id, decl))

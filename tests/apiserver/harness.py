@@ -22,6 +22,8 @@ from apiserver.serving import default_validator, make_api_app
 from gitplane_cli.up import Pki, prepare_pki, write_admin_kubeconfig
 from pki.issue import issue_client_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
+from sources.engine import Settings
+from sources.options import desired_store
 from store.aio import AsyncStore
 from store.repo import GitStore
 
@@ -129,13 +131,17 @@ async def start_server(
     store: GitStore | None = None,
     hook_secret: bytes | None = None,
     sealing_cert: Path | None = None,
+    settings: Settings | None = None,
 ) -> tuple[Server, web.AppRunner]:
+    """The API server as gitplane up serves it: what the reconcilers apply from `store`
+    (a plain repository as it is), rendered with `settings`."""
     repo = directory / "repo"
     store = store or GitStore.init(repo)
     repo = Path(store.path)
     pki = prepare_pki(directory / "pki")
+    rendered, history = desired_store(store, settings)
     app = make_api_app(
-        AsyncStore(store, poll_interval=0.1),
+        AsyncStore(rendered, history=history, poll_interval=0.1),
         authenticate=client_certificate_user,
         validator=default_validator(),
         bookmark_every=0.5,
