@@ -14,7 +14,7 @@ import yaml
 
 from apiserver.secrets.options import add_sealing_arguments
 from gitplane_cli import certs, demo, scan
-from sources.options import add_source_arguments
+from sources.options import add_source_arguments, desired_store, settings_from
 from store.documents import load_documents
 from store.errors import StoreError
 from store.history import History
@@ -119,7 +119,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-n", "--namespace", required=True)
         p.add_argument("-m", "--message")
         p.add_argument("--as", dest="user", default=getpass.getuser())
-    command("check", "report documents that are not loadable objects; exit 1 if any", _check)
+    p = command(
+        "check",
+        "report documents that are not loadable objects and sources that do not render;"
+        " list the sources; exit 1 if anything is wrong",
+        _check,
+    )
+    add_source_arguments(p)
     scan.register(sub)
     certs.register(sub)
     return parser
@@ -238,9 +244,32 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    problems = _open(args).problems()
+    """Documents that are not loadable objects, and every source with how it renders."""
+    store = _open(args)
+    rendered, _ = desired_store(store, settings_from(args, store))
+    problems = rendered.problems()
     for problem in problems:
         print(problem)
+    results = rendered.results() if rendered.rendering else []
+    if results:
+        row = "{:<44} {:<10} {:<32} {:<20} {:<8} {:>7}  {}"
+        print(row.format("SOURCE", "TOOL", "PATH", "DESTINATION", "COMMIT", "OBJECTS", "STATUS"))
+        commit = (rendered.head.commit_id or "")[:7]
+        for result in results:
+            source = result.source
+            if source.skipped:
+                state = f"skipped: {source.skipped}"
+            elif result.error:
+                state = f"{'stale' if result.stale else 'error'}: {result.error}"
+            else:
+                state = "ok"
+            count = sum(1 for r in result.objects if not r.hook)
+            where = source.destination or "-"
+            print(
+                row.format(
+                    str(source.ref), source.tool, source.path or ".", where, commit, count, state
+                )
+            )
     return 1 if problems else 0
 
 

@@ -315,10 +315,30 @@ def object_files(
                 continue  # .github, .git-crypt and friends are not desired state
             path = f"{prefix}/{name}" if prefix else name
             if entry.type_str == "tree":
-                stack.append((repo[entry.id], path))
+                if not is_chart(repo, str(entry.id)):
+                    stack.append((repo[entry.id], path))
             elif (file := tree_file(entry, path, layout)) is not None:
                 found[path] = file
     return found
+
+
+_CHARTS: dict[str, bool] = {}  # tree id -> holds a Chart.yaml (tree ids never change)
+
+
+def is_chart(repo: pygit2.Repository, tree_id: str) -> bool:
+    """Whether a directory is a Helm chart: its templates and values files are Helm's,
+    rendered by a source that uses the chart, never documents of their own."""
+    known = _CHARTS.get(tree_id)
+    if known is None:
+        try:
+            entry = repo[tree_id].peel(pygit2.Tree)["Chart.yaml"]
+            known = entry.filemode in FILE_MODES
+        except KeyError:
+            known = False
+        if len(_CHARTS) > 200_000:
+            _CHARTS.clear()
+        _CHARTS[tree_id] = known
+    return known
 
 
 def root_tree_id(repo: pygit2.Repository, commit_id: str | None, layout: Layout) -> str | None:
@@ -384,8 +404,11 @@ def _diff_trees(
         path = f"{prefix}/{name}" if prefix else name
         old_sub = str(before.id) if before is not None and before.type_str == "tree" else None
         new_sub = str(after.id) if after is not None and after.type_str == "tree" else None
-        if old_sub or new_sub:
-            _diff_trees(repo, old_sub, new_sub, path, layout, out)
+        # A chart's files are no documents: a directory that is (or becomes) one is empty.
+        old_walk = None if old_sub is None or is_chart(repo, old_sub) else old_sub
+        new_walk = None if new_sub is None or is_chart(repo, new_sub) else new_sub
+        if old_walk or new_walk:
+            _diff_trees(repo, old_walk, new_walk, path, layout, out)
         now = tree_file(after, path, layout) if after is not None and not new_sub else None
         if now is not None:
             out[path] = now
