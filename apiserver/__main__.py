@@ -27,6 +27,7 @@ from apiserver.auth import client_certificate_user
 from apiserver.cluster import DELEGATED_AUTH, ClusterConfig, make_cluster_app
 from apiserver.secrets.options import add_sealing_arguments, secret_policy
 from apiserver.serving import default_validator, make_api_app
+from kube import serving
 from pki.tls import ReloadingServerTLS
 from store.aio import AsyncStore
 from store.remote_options import add_remote_arguments, hook_secret, remote_from_arguments
@@ -104,9 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.bind,
         args.port,
     )
-    web.run_app(
-        app, host=args.bind, port=args.port, ssl_context=tls.context, access_log=None, print=None
-    )
+    serving.run(app, host=args.bind, port=args.port, ssl_context=tls.context)
 
 
 if __name__ == "__main__":

@@ -527,6 +527,23 @@ class RequestEntityTooLarge(ApiError):
         return cls(f"limit is {limit_bytes}")
 
 
+class RequestHeaderFieldsTooLarge(ApiError):
+    """431: the request line and headers are over kube-apiserver's MaxHeaderBytes (1 MiB).
+
+    net/http answers this one itself, in plain text; metav1 has no reason for it, so it is
+    named after the HTTP status, as RequestEntityTooLarge is."""
+
+    code = 431
+    reason = "RequestHeaderFieldsTooLarge"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Request header fields too large: {message}")
+
+    @classmethod
+    def over_limit(cls, limit_bytes: int) -> RequestHeaderFieldsTooLarge:
+        return cls(f"limit is {limit_bytes}")
+
+
 class TooManyRequests(ApiError):
     code = 429
     reason = "TooManyRequests"

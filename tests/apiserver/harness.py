@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from apiserver.secrets.certificate import FileCertificate
 from apiserver.secrets.policy import SecretPolicy
 from apiserver.serving import default_validator, make_api_app
 from gitplane_cli.up import Pki, prepare_pki, write_admin_kubeconfig
+from kube.serving import DEFAULT_LIMITS, LimitedAppRunner, ServingLimits
 from pki.issue import issue_client_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
 from store.aio import AsyncStore
@@ -93,6 +95,22 @@ class Server:
             ["git", "-C", str(self.repo), *args], check=True, capture_output=True, text=True
         ).stdout
 
+    def client_context(
+        self, user: str = "gitplane-admin", groups: tuple[str, ...] = ("system:masters",)
+    ) -> ssl.SSLContext:
+        """TLS trusting the server, with a client certificate for `user` (none if "")."""
+        context = ssl.create_default_context(cafile=str(self.pki.ca_file))
+        if user:
+            client = issue_client_certificate(self.pki.ca, user, groups)
+            cert, key = self.directory / f"{user}.crt", self.directory / f"{user}.key"
+            client.save(cert, key)
+            context.load_cert_chain(str(cert), str(key))
+        return context
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
     def kubeconfig_for(self, user: str, groups: tuple[str, ...] = ()) -> Path:
         client = issue_client_certificate(self.pki.ca, user, groups)
         path = self.directory / f"kubeconfig-{user}"
@@ -114,6 +132,7 @@ async def start_server(
     store: GitStore | None = None,
     hook_secret: bytes | None = None,
     sealing_cert: Path | None = None,
+    limits: ServingLimits = DEFAULT_LIMITS,
 ) -> tuple[Server, web.AppRunner]:
     repo = directory / "repo"
     store = store or GitStore.init(repo)
@@ -127,7 +146,7 @@ async def start_server(
         hook_secret=hook_secret,
         transform=SecretPolicy(FileCertificate(sealing_cert)) if sealing_cert else None,
     )
-    runner = web.AppRunner(app, access_log=None)
+    runner = LimitedAppRunner(app, limits=limits, access_log=None)
     await runner.setup()
     site = web.TCPSite(
         runner,
