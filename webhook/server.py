@@ -43,7 +43,7 @@ def make_app(
     On start-up the app freezes the objects alive at that moment out of the garbage
     collector (gc.freeze), so load the desired state before starting it.
     """
-    metrics = WebhookMetrics()
+    metrics = WebhookMetrics(labelled=desired.is_managed)
     app = web.Application(client_max_size=MAX_REVIEW_BYTES)
     app[METRICS] = metrics
 
