@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kube import negotiation, status
+from kube import bodies, negotiation, status
 from store.documents import load_yaml
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
@@ -31,11 +31,7 @@ async def read_object(request: web.Request, *, patch: bool = False) -> Any:
         "",
     ):
         raise status.UnsupportedMediaType.for_media_types([JSON_TYPE, YAML_TYPE])
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise status.RequestEntityTooLarge.over_limit(MAX_BODY_BYTES)
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise status.RequestEntityTooLarge.over_limit(MAX_BODY_BYTES)
+    raw = await bodies.read_body(request, MAX_BODY_BYTES)
     if not raw.strip():
         raise status.BadRequest("the request body is empty")
     try:

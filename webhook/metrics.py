@@ -35,7 +35,8 @@ class WebhookMetrics:
         )
         self.malformed = Counter(
             "gitplane_webhook_malformed_reviews",
-            "Reviews answered with HTTP 400.",
+            "Reviews refused without a decision: malformed (400), too large (413) or too slow"
+            " to arrive (504).",
             ["endpoint"],
             registry=self.registry,
         )
