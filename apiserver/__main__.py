@@ -27,6 +27,7 @@ from apiserver.auth import client_certificate_user
 from apiserver.cluster import DELEGATED_AUTH, ClusterConfig, make_cluster_app
 from apiserver.secrets.options import add_sealing_arguments, secret_policy
 from apiserver.serving import default_validator, make_api_app
+from kube import serving
 from pki.tls import ReloadingServerTLS
 from sources.options import add_source_arguments, desired_store, settings_from
 from store.aio import AsyncStore
@@ -107,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.bind,
         args.port,
     )
-    web.run_app(
-        app, host=args.bind, port=args.port, ssl_context=tls.context, access_log=None, print=None
-    )
+    serving.run(app, host=args.bind, port=args.port, ssl_context=tls.context)
 
 
 if __name__ == "__main__":

@@ -76,14 +76,17 @@ def make_app(
     authorize: Middleware | None = None,
 ) -> web.Application:
     """`authorize`: a middleware run after authentication (cluster mode: SubjectAccessReview)."""
-    middlewares: list[Middleware] = [status_middleware, authentication_middleware(authenticate)]
+    handlers = ResourceHandlers(
+        build_strategies(store, validator, bookmark_every=bookmark_every, transform=transform)
+    )
+    middlewares: list[Middleware] = [
+        status_middleware(handlers.allowed_methods),
+        authentication_middleware(authenticate),
+    ]
     if authorize is not None:
         middlewares.append(authorize)
     app = web.Application(middlewares=middlewares, client_max_size=codec.MAX_BODY_BYTES + 1024)
     app[STORE_KEY] = store
-    handlers = ResourceHandlers(
-        build_strategies(store, validator, bookmark_every=bookmark_every, transform=transform)
-    )
     app.add_routes([web.get(path, _ok) for path in ("/healthz", "/livez")])
     app.add_routes(metrics.routes(store))
     app.add_routes(extra_routes or [])
@@ -108,32 +111,68 @@ async def _ok(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-@web.middleware
-async def status_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Every failure leaves as a Kubernetes Status; a bug is a 500, logged, never a traceback."""
-    try:
-        return await handler(request)
-    except status.ApiError as exc:
-        response = codec.respond(request, exc.status(), code=exc.code)
-        response.headers.update(exc.headers())
-        return response
-    except web.HTTPNotFound:
-        missing = status.NotFound(status.GroupResource("", ""), "")
-        body = {**missing.status(), "message": "the server could not find the requested resource"}
-        return codec.respond(request, body, code=404)
-    except web.HTTPMethodNotAllowed:
-        return codec.respond(
-            request,
-            status.MethodNotAllowed(status.GroupResource("", ""), request.method).status(),
-            code=405,
-        )
-    except web.HTTPException:
-        raise
-    except Exception as exc:
-        log.exception("internal error serving %s %s", request.method, request.path)
-        error = status.InternalError(
-            f"an internal error occurred ({type(exc).__name__}); see the server log"
-        )
-        return codec.respond(request, error.status(), code=500)
+AllowedMethods = Callable[[web.Request], "tuple[str, ...] | None"]
+
+
+def status_middleware(allowed_methods: AllowedMethods = lambda _: None) -> Middleware:
+    """Every failure leaves as a Kubernetes Status; a bug is a 500, logged, never a traceback.
+
+    Every 405 leaves here too, so here it gets its Allow header: the raiser's, else the
+    methods of the resource path matched (`allowed_methods`), else the route's."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except status.ApiError as exc:
+            return _error_response(request, exc, allowed_methods)
+        except web.HTTPNotFound:
+            missing = status.NotFound(status.GroupResource("", ""), "")
+            body = {
+                **missing.status(),
+                "message": "the server could not find the requested resource",
+            }
+            return codec.respond(request, body, code=404)
+        except web.HTTPMethodNotAllowed as exc:
+            error = status.MethodNotAllowed.for_route(sorted(exc.allowed_methods))
+            return _error_response(request, error, allowed_methods)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise  # a redirect
+            return codec.respond(request, _generic_error(exc), code=exc.status)
+        except Exception as exc:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            failed = status.InternalError(
+                f"an internal error occurred ({type(exc).__name__}); see the server log"
+            )
+            return codec.respond(request, failed.status(), code=500)
+
+    return middleware
+
+
+def _error_response(
+    request: web.Request, error: status.ApiError, allowed_methods: AllowedMethods
+) -> web.Response:
+    headers = error.headers()
+    if error.code == 405 and "Allow" not in headers:
+        allowed = allowed_methods(request) or ()
+        headers["Allow"] = ", ".join(m for m in allowed if m != request.method)
+    response = codec.respond(request, error.status(), code=error.code)
+    response.headers.update(headers)
+    return response
+
+
+def _generic_error(exc: web.HTTPException) -> status.JSONObject:
+    """An aiohttp HTTPException as a Status: NewGenericServerResponse's reasons for the
+    codes it names, BadRequest or InternalError for the others."""
+    text = exc.text or exc.reason
+    error: status.ApiError
+    if exc.status == 413:
+        error = status.RequestEntityTooLarge(text)
+    elif exc.status >= 500:
+        error = status.InternalError(text)
+    else:
+        error = status.BadRequest(text)
+    return {**error.status(), "code": exc.status}

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDict
 
 from apiserver import codec, registry
 from apiserver.auth import USER
@@ -25,10 +26,12 @@ from kube.negotiation import (
     negotiate_output,
     patch_type,
 )
+from kube.selectors import SelectorError, escape_field_value, parse_field_selector
 from kube.table import Row, build_table, parse_include_object
 from kube.watch import EventType, bookmark, encode_event, error_event, parse_list_options
 
 PREFIX = f"/apis/{GROUP_VERSION}"
+WATCH_PREFIX = f"{PREFIX}/watch"
 
 
 class ResourceHandlers:
@@ -42,13 +45,37 @@ class ResourceHandlers:
             task.cancel()
 
     def routes(self) -> list[web.RouteDef]:
-        collection, item = self.collection, self.item
+        collection, item, watch = self.collection, self.item, self.watch_path
         return [
+            # First, or `/{plural}/{name}` would take `/watch/{plural}`.
+            web.route("*", f"{WATCH_PREFIX}/namespaces/{{namespace}}/{{plural}}", watch),
+            web.route("*", f"{WATCH_PREFIX}/namespaces/{{namespace}}/{{plural}}/{{name}}", watch),
+            web.route("*", f"{WATCH_PREFIX}/{{plural}}", watch),
+            web.route("*", f"{WATCH_PREFIX}/{{plural}}/{{name}}", watch),
             web.route("*", f"{PREFIX}/namespaces/{{namespace}}/{{plural}}", collection),
             web.route("*", f"{PREFIX}/namespaces/{{namespace}}/{{plural}}/{{name}}", item),
             web.route("*", f"{PREFIX}/{{plural}}", collection),
             web.route("*", f"{PREFIX}/{{plural}}/{{name}}", item),
         ]
+
+    def allowed_methods(self, request: web.Request) -> tuple[str, ...] | None:
+        """The methods the resource path `request` matched takes (a 405's Allow header),
+        from its kind's verbs; None if it matched no resource path."""
+        match = request.match_info
+        strategy = self.strategies.get(match.get("plural", ""))
+        resource = match.route.resource
+        if strategy is None or resource is None or not resource.canonical.startswith(PREFIX):
+            return None
+        verbs = strategy.info.verbs
+        if resource.canonical.startswith(WATCH_PREFIX):
+            served = [("GET", "watch")]
+        elif "name" in match:
+            served = [("GET", "get"), ("PUT", "update"), ("PATCH", "patch"), ("DELETE", "delete")]
+        elif strategy.info.namespaced and "namespace" not in match:
+            served = [("GET", "list"), ("GET", "watch")]
+        else:
+            served = [("GET", "list"), ("GET", "watch"), ("POST", "create")]
+        return tuple(dict.fromkeys(method for method, verb in served if verb in verbs))
 
     # ---- dispatch ----------------------------------------------------------------------
 
@@ -98,6 +125,24 @@ class ResourceHandlers:
             deleted = await registry.delete(strategy, ctx, ns, name, options)
             return codec.respond(request, deleted, warnings=ctx.warnings)
         raise status.MethodNotAllowed(self._gr(strategy), request.method)
+
+    async def watch_path(self, request: web.Request) -> web.StreamResponse:
+        """The deprecated `/watch/...` paths kube-apiserver still serves (and OpenAPI lists):
+        a list with `watch=true`, and for `/watch/.../{name}` a `metadata.name` field
+        selector, as its ListResource handler does (forceWatch, the name as a selector)."""
+        strategy, namespace = self._resolve(request)
+        name = request.match_info.get("name")
+        if name is not None and strategy.info.namespaced and namespace is None:
+            raise status.NotFound(status.GroupResource(GROUP, strategy.info.plural), name)
+        if request.method != "GET":
+            raise status.MethodNotAllowed(self._gr(strategy), request.method)
+        self._allow(strategy, "watch")
+        query = MultiDict(request.query)
+        query["watch"] = "true"
+        if name is not None:
+            query["fieldSelector"] = _name_selector(query.get("fieldSelector", ""), name)
+        options = parse_list_options(query)
+        return await self._watch(request, strategy, _context(request), namespace, options)
 
     def _resolve(self, request: web.Request) -> tuple[Strategy, str | None]:
         plural = request.match_info["plural"]
@@ -252,6 +297,22 @@ def _table(
         remaining_item_count=result.remaining if result else None,
         include_headers=include_headers,
     )
+
+
+def _name_selector(selector: str, name: str) -> str:
+    """The field selector of a watch of one object: `metadata.name=<name>`, or the request's
+    own if that selects the same name (anything else is refused, as upstream)."""
+    if not selector:
+        return f"metadata.name={escape_field_value(name)}"
+    try:
+        selected = parse_field_selector(selector, supported=None).requires_exact_match(
+            "metadata.name"
+        )
+    except SelectorError as error:
+        raise status.BadRequest(str(error)) from None
+    if selected != name:
+        raise status.BadRequest("fieldSelector metadata.name doesn't match requested name")
+    return selector
 
 
 def _list_meta(result: ListResult) -> JSONObject:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from apiserver import codec
-from kube import status
+from kube import bodies, status
 from store.aio import AsyncStore
 from store.errors import Unavailable
 
@@ -36,9 +36,7 @@ def signed_by(secret: bytes, headers: Mapping[str, str], body: bytes) -> bool:
 
 def routes(store: AsyncStore, secret: bytes) -> list[web.RouteDef]:
     async def push_event(request: web.Request) -> web.Response:
-        body = await request.content.read(MAX_EVENT_BYTES + 1)
-        if len(body) > MAX_EVENT_BYTES:
-            raise status.RequestEntityTooLarge.over_limit(MAX_EVENT_BYTES)
+        body = await bodies.read_body(request, MAX_EVENT_BYTES)
         if not signed_by(secret, request.headers, body):
             raise status.Unauthorized("the push event is not signed with the configured secret")
         try:

@@ -1,11 +1,11 @@
 """`/metrics` (Prometheus text) and `/readyz`: what the store and its remote look like now.
 
 Values are read from the store when scraped, so nothing is updated on the request path.
+`/readyz` answers anyone with check names and ok/stale only; `/metrics` needs a client.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -81,15 +81,13 @@ def routes(store: AsyncStore) -> list[web.RouteDef]:
         )
 
     async def ready(request: web.Request) -> web.Response:
-        lines = [
-            f"[+]store ok: {store.head.snapshot.count()} objects at {store.head.commit_id or '-'}"
-        ]
+        # Anyone may ask (kubelet probes carry no credentials), so, as kube-apiserver's
+        # healthz does, only check names and their state are told: the commit, the object
+        # count and the remote's error are for /metrics (authenticated) and the log.
+        lines = ["[+]store ok"]
         remote = store.store.remote
         if remote is not None and remote.stale_since is not None:
-            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(remote.stale_since))
-            lines.append(
-                f"[!]remote stale since {since}: {remote.last_error} (serving the last fetch)"
-            )
+            lines.append("[!]remote stale: reason withheld (serving the last fetch)")
         elif remote is not None:
             lines.append("[+]remote ok")
         text = "\n".join(lines) + "\nreadyz check passed\n"

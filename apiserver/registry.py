@@ -12,7 +12,7 @@ import jsonpatch
 from apiserver.context import RequestContext
 from apiserver.resources.base import JSONObject, Strategy
 from apiserver.resources.info import GROUP, GROUP_VERSION
-from kube import status
+from kube import bodies, status
 from kube.negotiation import PatchType
 
 
@@ -68,6 +68,7 @@ async def patch(
         return await _server_side_apply(strategy, ctx, namespace, name, body)
     current = await strategy.get(ctx, namespace, name)
     patched = _apply_patch(strategy, name, current, kind, body)
+    _check_patched(strategy, name, patched)
     obj = check_body(strategy, patched, namespace, name)
     current_rv = current["metadata"].get("resourceVersion")
     asked_rv = obj["metadata"].get("resourceVersion")
@@ -123,6 +124,19 @@ def _apply_patch(
     raise status.UnsupportedMediaType.for_media_types(
         [PatchType.JSON_PATCH.value, PatchType.MERGE_PATCH.value, PatchType.APPLY_YAML.value]
     )
+
+
+def _check_patched(strategy: Strategy, name: str, patched: Any) -> None:
+    """A patch's result within the bounds a body has (kube.bodies): a JSON patch can put a
+    value as deep as its body allows under a path as deep again. kube-apiserver decodes the
+    patched JSON again and answers a failure as Invalid at `patch`."""
+    try:
+        bodies.check_value(patched)
+    except ValueError as exc:
+        gk = status.GroupKind(GROUP, strategy.info.kind)
+        raise status.Invalid(
+            gk, name, [status.FieldError.invalid("patch", status.OMITTED, str(exc))]
+        ) from None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -26,6 +26,7 @@ from apiserver.auth import client_certificate_user, serving_context
 from apiserver.secrets.certificate import CertificateError
 from apiserver.secrets.options import secret_policy as sealing_policy
 from apiserver.serving import default_validator, make_api_app
+from kube.serving import DEFAULT_LIMITS, LimitedAppRunner, ServingLimits
 from pki.authority import CertificateAuthority, create_authority, write_file
 from pki.issue import issue_client_certificate, issue_serving_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
@@ -133,7 +134,8 @@ def prepare(args: Any) -> Prepared:
     return Prepared(directory, repo, store, prepare_pki(directory / "pki"), hook_secret(args))
 
 
-async def serve(ready: Prepared, args: Any) -> int:
+async def serve(ready: Prepared, args: Any, limits: ServingLimits = DEFAULT_LIMITS) -> int:
+    """Both servers, until SIGINT or SIGTERM; `limits`: their connections' (kube.serving)."""
     for finding in scan(ready.store):  # pushed from outside: say so, never the value
         log.warning("plaintext Secret value in the repository: %s", finding)
     try:
@@ -154,13 +156,13 @@ async def serve(ready: Prepared, args: Any) -> int:
     )
     ssl_context = serving_context(str(pki.cert_file), str(pki.key_file), str(pki.ca_file))
     access_log = None if args.quiet else logging.getLogger("gitplane.access")
-    runner = web.AppRunner(app, access_log=access_log)
+    runner = LimitedAppRunner(app, limits=limits, access_log=access_log)
     await runner.setup()
     try:
         api_site = web.TCPSite(runner, "127.0.0.1", args.api_port, ssl_context=ssl_context)
         await _listen(api_site, args.api_port, "--api-port")
         api_port = _bound_port(api_site)
-        webhook_runner, webhook_port = await _start_webhook(ready, rendered, args)
+        webhook_runner, webhook_port = await _start_webhook(ready, rendered, args, limits)
     except UpError:
         await runner.cleanup()
         raise
@@ -202,7 +204,7 @@ async def _listen(site: web.TCPSite, port: int, flag: str) -> None:
 
 
 async def _start_webhook(
-    ready: Prepared, rendered: RenderedStore, args: Any
+    ready: Prepared, rendered: RenderedStore, args: Any, limits: ServingLimits
 ) -> tuple[web.AppRunner, int]:
     """/validate and /mutate over HTTPS, deciding against the same store as the API server."""
     config = WebhookConfig.with_additions(
@@ -213,7 +215,7 @@ async def _start_webhook(
     )
     app = make_webhook_app(GitDesiredState(rendered), config)
     tls = ReloadingServerTLS(str(ready.pki.cert_file), str(ready.pki.key_file))
-    runner = web.AppRunner(app, access_log=None)
+    runner = LimitedAppRunner(app, limits=limits, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", args.webhook_port, ssl_context=tls.context)
     try:

@@ -467,12 +467,32 @@ class Forbidden(ApiError):
 
 
 class MethodNotAllowed(ApiError):
+    """405. `allowed`: the methods the target does take, sent as the `Allow` header that
+    RFC 9110 requires on a 405 (the API server's status middleware fills it in for the
+    resource when the raiser could not know it)."""
+
     code = 405
     reason = "MethodNotAllowed"
 
-    def __init__(self, resource: GroupResource, action: str) -> None:
+    def __init__(
+        self, resource: GroupResource, action: str, allowed: Sequence[str] | None = None
+    ) -> None:
         message = f"{action} is not supported on resources of kind {go_quote(str(resource))}"
         super().__init__(message, _resource_details(resource))
+        self.allowed = tuple(allowed) if allowed is not None else None
+
+    @classmethod
+    def for_route(cls, allowed: Sequence[str]) -> MethodNotAllowed:
+        """A path that takes no such method at all (NewGenericServerResponse's wording)."""
+        error = cls(GroupResource("", ""), "", allowed)
+        error.message = "the server does not allow this method on the requested resource"
+        error.details = StatusDetails()
+        return error
+
+    def headers(self) -> dict[str, str]:
+        if self.allowed is None:
+            return super().headers()
+        return {**super().headers(), "Allow": ", ".join(self.allowed)}
 
 
 class NotAcceptable(ApiError):
@@ -524,6 +544,23 @@ class RequestEntityTooLarge(ApiError):
 
     @classmethod
     def over_limit(cls, limit_bytes: int) -> RequestEntityTooLarge:
+        return cls(f"limit is {limit_bytes}")
+
+
+class RequestHeaderFieldsTooLarge(ApiError):
+    """431: the request line and headers are over kube-apiserver's MaxHeaderBytes (1 MiB).
+
+    net/http answers this one itself, in plain text; metav1 has no reason for it, so it is
+    named after the HTTP status, as RequestEntityTooLarge is."""
+
+    code = 431
+    reason = "RequestHeaderFieldsTooLarge"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Request header fields too large: {message}")
+
+    @classmethod
+    def over_limit(cls, limit_bytes: int) -> RequestHeaderFieldsTooLarge:
         return cls(f"limit is {limit_bytes}")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any
 
@@ -31,9 +32,10 @@ try:  # the C parser is ~10x faster; fall back to pure Python where libyaml is m
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _BaseLoader = yaml.SafeLoader
 
-MAX_DEPTH = 100
-"""Nested mappings and lists a document may have. Real objects stay far below (a pod
-template inside a CRD's schema is about 30 deep); every reader recurses per level."""
+MAX_DEPTH = 200
+"""Nested mappings and lists a document may have (the request bodies' bound too, see
+kube.bodies). Real objects stay far below (a CRD embedding a pod template is about 60
+deep); every reader recurses per level, and PyYAML's emitter fails near 330."""
 
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
@@ -138,7 +140,8 @@ def load_json(text: str) -> Any:
     except RecursionError:
         raise LoadError(_too_deep()) from None
     except ValueError as exc:  # an integer over Python's 4,300-digit conversion limit
-        raise LoadError(_first_line(str(exc))) from None
+        found = re.search(r"value has (\d+) digits", str(exc))
+        raise LoadError(_out_of_range(int(found[1])) if found else _first_line(str(exc))) from None
     if text.count("{") + text.count("[") > MAX_DEPTH and _depth(doc) > MAX_DEPTH:
         raise LoadError(_too_deep())
     return doc
@@ -149,7 +152,11 @@ def _first_line(text: str) -> str:
 
 
 def _too_deep() -> str:
-    return f"the document nests more than {MAX_DEPTH} levels of mappings and lists"
+    return f"exceeded max depth of {MAX_DEPTH}"  # goyaml's words, with our limit
+
+
+def _out_of_range(digits: int) -> str:
+    return f"value out of range: a number of {digits} digits does not fit a 64-bit float"
 
 
 def _no_constant(name: str) -> Any:
@@ -271,7 +278,9 @@ class _Builder:
         try:
             value = self.loader.construct_object(node, deep=True)
         except ValueError as exc:  # an integer over Python's 4,300-digit conversion limit
-            raise LoadError(_first_line(str(exc)), node.start_mark.line) from None
+            digits = sum(c.isdigit() for c in node.value)
+            reason = _out_of_range(digits) if "digits" in str(exc) else _first_line(str(exc))
+            raise LoadError(reason, node.start_mark.line) from None
         if isinstance(value, float) and not math.isfinite(value):
             raise LoadError(
                 f"{node.value} is not a number JSON can carry (json: unsupported value)",

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aiohttp import web
 
+from kube import serving
 from pki.tls import ReloadingServerTLS
 from store.remote import RemoteMirror
 from store.remote_options import remote_from_arguments
@@ -191,14 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("gitplane.webhook").info(
         "serving %d declared objects on https://%s:%s", count, values["bind"], values["port"]
     )
-    web.run_app(
-        app,
-        host=values["bind"],
-        port=int(values["port"]),
-        ssl_context=tls.context,
-        access_log=None,
-        print=None,
-    )
+    serving.run(app, host=values["bind"], port=int(values["port"]), ssl_context=tls.context)
 
 
 if __name__ == "__main__":

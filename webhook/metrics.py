@@ -3,6 +3,7 @@ may run several apps in one process)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -12,7 +13,12 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 
 
 class WebhookMetrics:
-    def __init__(self) -> None:
+    """`labelled(namespace)`: whether a namespace gets its own `namespace` label. Reviews
+    name any namespace a cluster has, so only those Git manages do (the repository bounds
+    them); every other one is counted under "", with the cluster-scoped objects."""
+
+    def __init__(self, labelled: Callable[[str], bool]) -> None:
+        self.labelled = labelled
         self.registry = CollectorRegistry()
         self.decisions = Counter(
             "gitplane_webhook_decisions",
@@ -29,7 +35,8 @@ class WebhookMetrics:
         )
         self.malformed = Counter(
             "gitplane_webhook_malformed_reviews",
-            "Reviews answered with HTTP 400.",
+            "Reviews refused without a decision: malformed (400), too large (413) or too slow"
+            " to arrive (504).",
             ["endpoint"],
             registry=self.registry,
         )
@@ -39,11 +46,17 @@ class WebhookMetrics:
     def decided(self, endpoint: str, namespace: str, mode: str, result: str) -> None:
         """Count a decision; the labelled child is looked up once per label set, since
         prometheus_client's labels() costs more than the increment on this hot path."""
-        key = (endpoint, namespace, mode, result)
+        key = (endpoint, self._namespace_label(namespace), mode, result)
         child = self._decided.get(key)
         if child is None:
             child = self._decided[key] = self.decisions.labels(*key)
         child.inc()
+
+    def _namespace_label(self, namespace: str) -> str:
+        try:
+            return namespace if namespace and self.labelled(namespace) else ""
+        except Exception:  # a desired state that fails must not fail the answer too
+            return ""
 
     def render(self) -> bytes:
         text: bytes = generate_latest(self.registry)

@@ -18,6 +18,9 @@ from kube.admission import (
     decode_review,
     encode_review,
 )
+from kube.bodies import read_body
+from kube.serving import status_response
+from kube.status import ApiError
 from webhook.config import WebhookConfig
 from webhook.decide import decide
 from webhook.desired import DesiredState
@@ -43,7 +46,7 @@ def make_app(
     On start-up the app freezes the objects alive at that moment out of the garbage
     collector (gc.freeze), so load the desired state before starting it.
     """
-    metrics = WebhookMetrics()
+    metrics = WebhookMetrics(labelled=desired.is_managed)
     app = web.Application(client_max_size=MAX_REVIEW_BYTES)
     app[METRICS] = metrics
 
@@ -52,7 +55,11 @@ def make_app(
         latency = metrics.latency.labels(name)
 
         async def review(request: web.Request) -> web.Response:
-            body = await request.read()
+            try:
+                body = await read_body(request, MAX_REVIEW_BYTES)
+            except ApiError as exc:
+                metrics.malformed.labels(name).inc()
+                return status_response(exc)
             started = time.perf_counter()
             try:
                 admission = decode_review(body)

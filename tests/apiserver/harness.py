@@ -20,6 +20,7 @@ from apiserver.secrets.certificate import FileCertificate
 from apiserver.secrets.policy import SecretPolicy
 from apiserver.serving import default_validator, make_api_app
 from gitplane_cli.up import Pki, prepare_pki, write_admin_kubeconfig
+from kube.serving import DEFAULT_LIMITS, LimitedAppRunner, ServingLimits
 from pki.issue import issue_client_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
 from sources.engine import Settings
@@ -96,19 +97,21 @@ class Server:
             ["git", "-C", str(self.repo), *args], check=True, capture_output=True, text=True
         ).stdout
 
-    def client_ssl(
-        self, user: str = "alice", groups: tuple[str, ...] = ("devs",)
+    def client_context(
+        self, user: str = "gitplane-admin", groups: tuple[str, ...] = ("system:masters",)
     ) -> ssl.SSLContext:
-        """TLS for a raw HTTPS client authenticated as `user` (a client certificate)."""
-        client = issue_client_certificate(self.pki.ca, user, groups)
-        cert, key = self.directory / f"{user}.crt", self.directory / f"{user}.key"
-        client.save(cert, key)
+        """TLS trusting the server, with a client certificate for `user` (none if "")."""
         context = ssl.create_default_context(cafile=str(self.pki.ca_file))
-        context.load_cert_chain(str(cert), str(key))
+        if user:
+            client = issue_client_certificate(self.pki.ca, user, groups)
+            cert, key = self.directory / f"{user}.crt", self.directory / f"{user}.key"
+            client.save(cert, key)
+            context.load_cert_chain(str(cert), str(key))
         return context
 
-    def url(self, path: str) -> str:
-        return f"https://127.0.0.1:{self.port}{path}"
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
 
     def kubeconfig_for(self, user: str, groups: tuple[str, ...] = ()) -> Path:
         client = issue_client_certificate(self.pki.ca, user, groups)
@@ -131,6 +134,7 @@ async def start_server(
     store: GitStore | None = None,
     hook_secret: bytes | None = None,
     sealing_cert: Path | None = None,
+    limits: ServingLimits = DEFAULT_LIMITS,
     settings: Settings | None = None,
 ) -> tuple[Server, web.AppRunner]:
     """The API server as gitplane up serves it: what the reconcilers apply from `store`
@@ -148,7 +152,7 @@ async def start_server(
         hook_secret=hook_secret,
         transform=SecretPolicy(FileCertificate(sealing_cert)) if sealing_cert else None,
     )
-    runner = web.AppRunner(app, access_log=None)
+    runner = LimitedAppRunner(app, limits=limits, access_log=None)
     await runner.setup()
     site = web.TCPSite(
         runner,

@@ -46,13 +46,13 @@ def head(api: Server) -> str:
 async def test_a_posted_alias_bomb_is_a_400_and_the_server_keeps_answering(api: Server) -> None:
     await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
     before = head(api)
-    context = api.client_ssl()
+    context = api.client_context("alice", ("devs",))
     timeout = aiohttp.ClientTimeout(total=20)
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
         async def post() -> tuple[int, dict[str, object]]:
             async with session.post(
-                api.url("/apis/gitplane.io/v1alpha1/namespaces/shop/manifests"),
+                f"{api.url}/apis/gitplane.io/v1alpha1/namespaces/shop/manifests",
                 data=bomb_manifest().encode(),
                 headers={"Content-Type": "application/yaml"},
                 ssl=context,
@@ -60,7 +60,7 @@ async def test_a_posted_alias_bomb_is_a_400_and_the_server_keeps_answering(api: 
                 return response.status, await response.json()
 
         async def ready() -> str:
-            async with session.get(api.url("/readyz"), ssl=context) as response:
+            async with session.get(f"{api.url}/readyz", ssl=context) as response:
                 return await response.text()
 
         (code, body), answered = await asyncio.gather(post(), ready())

@@ -91,7 +91,9 @@ async def test_push_event_hook_remote_outage_and_staleness(tmp_path: Path) -> No
             )
             assert failed.code == 1 and "unreachable" in failed.err  # a 503 (kubectl retried it)
             async with session.get(f"{base}/readyz?verbose", ssl=context) as response:
-                assert response.status == 200 and "remote stale since" in await response.text()
+                text = await response.text()  # the state, never the reason (see the log)
+                assert response.status == 200 and "[!]remote stale: reason withheld" in text
+                assert "away" not in text and "remote.git" not in text
             async with session.get(f"{base}/metrics", ssl=context) as response:
                 assert "gitplane_remote_stale 1.0" in await response.text()
             listed = await api.ok("get", "mf", "-n", "shop", "-o", "name")  # reads go on

@@ -48,7 +48,7 @@ def test_aliases_within_go_yamls_bound_still_load() -> None:
         ("v: .nan\n", 0, ".nan is not a number JSON can carry"),
         ("v: -.inf\n", 0, "-.inf is not a number JSON can carry"),
         ("v: 1.0e+999\n", 0, "1.0e+999 is not a number JSON can carry"),
-        ("v: " + "9" * 5000 + "\n", 0, "Exceeds the limit"),
+        ("v: " + "9" * 5000 + "\n", 0, "value out of range"),
         ("v: !!binary aGVsbG8=\n", 0, "tag:yaml.org,2002:binary is not supported"),
         ("v: !!set {a, b}\n", 0, "tag:yaml.org,2002:set is not supported"),
         ("v: !Ref other\n", 0, "!Ref is not supported"),
@@ -84,9 +84,9 @@ def test_nesting_is_bounded_in_yaml_and_json() -> None:
     assert load_json(deep_ok) is not None
     for depth in (MAX_DEPTH + 1, 999, 5000, 100_000):
         text = "[" * depth + "]" * depth
-        with pytest.raises(LoadError, match="nest"):
+        with pytest.raises(LoadError, match="depth"):
             load_yaml(text)
-        with pytest.raises(LoadError, match=r"nest|depth"):
+        with pytest.raises(LoadError, match="depth"):
             load_json(text)
 
 
@@ -97,7 +97,7 @@ def test_nesting_is_bounded_in_yaml_and_json() -> None:
         ('{"a": -Infinity}', "-Infinity is not a number JSON can carry"),
         ('{"a": 1e999}', "out of range"),
         ('{"a": 1, "a": 2}', 'key "a" already set in map'),
-        ('{"a": ' + "9" * 5000 + "}", "Exceeds the limit"),
+        ('{"a": ' + "9" * 5000 + "}", "value out of range"),
         ('{"a": ', "invalid JSON"),
     ],
 )

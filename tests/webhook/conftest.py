@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from aiohttp import web
 from webhook_pki import client_context, issue, new_ca
 from webhook_reviews import desired_state
 
+from kube.serving import LimitedAppRunner
 from pki.authority import CertificateAuthority
 from pki.tls import ReloadingServerTLS
 from webhook.config import WebhookConfig
@@ -30,6 +32,8 @@ class RunningWebhook:
     url: str
     session: aiohttp.ClientSession
     app: web.Application
+    port: int
+    context: ssl.SSLContext
 
     async def post(self, path: str, body: Any) -> tuple[int, Any]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -78,7 +82,7 @@ async def serve(
             clock=lambda: NOW,
         )
         tls = tls or ReloadingServerTLS(str(tls_files[0]), str(tls_files[1]))
-        runner = web.AppRunner(app, access_log=None)
+        runner = LimitedAppRunner(app, access_log=None)
         await runner.setup()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -87,7 +91,8 @@ async def serve(
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(ca)))
         cleanups.append(session.close)
         cleanups.append(runner.cleanup)
-        return RunningWebhook(f"https://127.0.0.1:{sock.getsockname()[1]}", session, app)
+        port = sock.getsockname()[1]
+        return RunningWebhook(f"https://127.0.0.1:{port}", session, app, port, client_context(ca))
 
     yield start
     for cleanup in cleanups:

@@ -105,7 +105,7 @@ async def test_metrics_count_decisions_and_time_them(webhook: Any) -> None:
             "gitplane_webhook_decisions_total",
             endpoint="validate",
             mode="-",
-            namespace="x",
+            namespace="",  # Git does not manage x: no label of its own
             result="unmanaged",
         )
         == 1
@@ -123,3 +123,18 @@ async def test_each_app_has_its_own_registry(serve: Any) -> None:
     await first.post("/validate", review("UPDATE", live_deployment(), live_deployment()))
     _, _, text = await second.get("/metrics")
     assert "gitplane_webhook_decisions_total{" not in text
+
+
+# Issue 17.10: 20,000 namespaces in reviews made 20,005 series.
+async def test_decision_metrics_label_only_the_namespaces_git_manages(webhook: Any) -> None:
+    for index in range(300):  # a cluster's namespaces, none of them in Git
+        unmanaged = review("UPDATE", live_deployment(), live_deployment(), namespace=f"ns-{index}")
+        assert (await webhook.post("/validate", unmanaged))[0] == 200
+    drifted = edited(live_deployment(), {"spec.replicas": 5})
+    await webhook.post("/validate", review("UPDATE", drifted, live_deployment()))
+    _, _, text = await webhook.get("/metrics")
+    series = re.findall(r"^gitplane_webhook_decisions_total\{(.*)\} ", text, re.MULTILINE)
+    namespaces = {re.search(r'namespace="([^"]*)"', labels).group(1) for labels in series}  # type: ignore[union-attr]
+    assert namespaces == {"", "team-a"}
+    assert len(series) == 2
+    assert 'namespace="",result="unmanaged"} 300.0' in text
