@@ -5,6 +5,7 @@ bounded); this module adds what the API server's endpoints accept."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from kube import bodies, negotiation, status
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
+DECODE_ON_LOOP_BYTES = 64 * 1024  # decoded in well under a millisecond
 JSON_TYPE = "application/json"
 YAML_TYPE = "application/yaml"
 
@@ -37,7 +39,19 @@ async def read_object(request: web.Request, *, patch: bool = False) -> Any:
     if not raw.strip():
         raise status.BadRequest("the request body is empty")
     text = bodies.decode_text(raw)
-    return bodies.decode_yaml(text) if "yaml" in media else bodies.decode_json(text)
+    decode = bodies.decode_yaml if "yaml" in media else bodies.decode_json
+
+    def decoded() -> Any:
+        value = decode(text)
+        bodies.check_object_size(value, text)
+        return value
+
+    if len(raw) <= DECODE_ON_LOOP_BYTES and "*" not in text:
+        return decoded()
+    # A large body takes up to a second of CPU to decode (3 MiB of YAML), and aliases may
+    # expand a small one: in a thread, so the loop keeps answering probes, watches and
+    # the webhook meanwhile.
+    return await asyncio.to_thread(decoded)
 
 
 def respond(

@@ -26,21 +26,17 @@ from apiserver.auth import client_certificate_user, serving_context
 from apiserver.secrets.certificate import CertificateError
 from apiserver.secrets.options import secret_policy as sealing_policy
 from apiserver.serving import default_validator, make_api_app
+from gitplane_cli import webhook_process
 from kube.serving import DEFAULT_LIMITS, LimitedAppRunner, ServingLimits
 from pki.authority import CertificateAuthority, create_authority, write_file
 from pki.issue import issue_client_certificate, issue_serving_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
-from pki.tls import ReloadingServerTLS
 from sources.options import desired_store, settings_from
 from sources.report import report_problems
-from sources.view import RenderedStore
 from store.aio import AsyncStore
 from store.remote_options import hook_secret, remote_from_arguments
 from store.repo import GitStore
 from store.secret_scan import scan
-from webhook.config import WebhookConfig
-from webhook.git_desired import GitDesiredState
-from webhook.server import make_app as make_webhook_app
 
 log = logging.getLogger("gitplane.up")
 ADMIN_USER = "gitplane-admin"
@@ -162,7 +158,8 @@ async def serve(ready: Prepared, args: Any, limits: ServingLimits = DEFAULT_LIMI
         api_site = web.TCPSite(runner, "127.0.0.1", args.api_port, ssl_context=ssl_context)
         await _listen(api_site, args.api_port, "--api-port")
         api_port = _bound_port(api_site)
-        webhook_runner, webhook_port = await _start_webhook(ready, rendered, args, limits)
+        webhook = await asyncio.to_thread(_start_webhook, ready, args)
+        webhook_port = webhook.port
     except UpError:
         await runner.cleanup()
         raise
@@ -184,7 +181,7 @@ async def serve(ready: Prepared, args: Any, limits: ServingLimits = DEFAULT_LIMI
     await stop.wait()
     print("gitplane: stopping", flush=True)
     (ready.directory / "endpoints.json").unlink(missing_ok=True)  # nothing is served there now
-    await webhook_runner.cleanup()
+    webhook.stop()
     await runner.cleanup()
     ready.store.save_parse_cache()
     return 0
@@ -203,27 +200,18 @@ async def _listen(site: web.TCPSite, port: int, flag: str) -> None:
         ) from None
 
 
-async def _start_webhook(
-    ready: Prepared, rendered: RenderedStore, args: Any, limits: ServingLimits
-) -> tuple[web.AppRunner, int]:
-    """/validate and /mutate over HTTPS, deciding against the same store as the API server."""
-    config = WebhookConfig.with_additions(
-        default_mode=args.default_mode,
-        exempt_users=args.exempt_user,
-        break_glass_group=args.break_glass_group,
-        strict_namespaces=args.strict,
-    )
-    app = make_webhook_app(GitDesiredState(rendered), config)
-    tls = ReloadingServerTLS(str(ready.pki.cert_file), str(ready.pki.key_file))
-    runner = LimitedAppRunner(app, limits=limits, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", args.webhook_port, ssl_context=tls.context)
+def _start_webhook(ready: Prepared, args: Any) -> webhook_process.WebhookProcess:
+    """/validate and /mutate over HTTPS, in a process of their own over the same
+    repository (gitplane_cli.webhook_process)."""
+    pki = ready.pki
+    branch = ready.store.branch_ref.removeprefix("refs/heads/")
+    clone = ready.directory / "webhook-clone.git" if args.remote else None
     try:
-        await _listen(site, args.webhook_port, "--webhook-port")
-    except UpError:
-        await runner.cleanup()
-        raise
-    return runner, _bound_port(site)
+        return webhook_process.start(
+            ready.repo, branch, pki.cert_file, pki.key_file, pki.ca_file, args, clone=clone
+        )
+    except webhook_process.WebhookError as exc:
+        raise UpError(str(exc)) from None
 
 
 def _bound_port(site: web.TCPSite) -> int:

@@ -137,6 +137,25 @@ def decode_yaml(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
+MAX_OBJECT_BYTES: Final = 1_572_864
+"""An object's size as JSON at most: etcd's default --max-request-bytes, the largest
+object a cluster stores, so the largest a reconciler could apply."""
+
+
+def check_object_size(value: Any, text: str) -> None:
+    """413 for an object larger, as JSON, than a cluster could store: a body within the
+    3 MiB limit can still stand for far more (aliases of aliases, within go-yaml's
+    bound, expand 20 KB of YAML to 2 MB), and every reader would pay for all of it."""
+    if len(text) <= MAX_OBJECT_BYTES // 3 and "*" not in text:
+        return  # too small to be that large as JSON
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    if size > MAX_OBJECT_BYTES:
+        raise status.RequestEntityTooLarge(
+            f"the object is {size} bytes as JSON; a cluster stores objects of at most"
+            f" {MAX_OBJECT_BYTES} bytes (etcd's limit), so no reconciler could apply it"
+        )
+
+
 def check_value(value: Any, *, max_depth: int = MAX_DEPTH, scalars: bool = True) -> None:
     """ValueError unless `value` is at most `max_depth` levels deep, counted along every
     path (YAML aliases share objects, so a value can be deeper than its text; a cycle is

@@ -27,6 +27,7 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any, Final
@@ -243,18 +244,30 @@ def run(
     port: int,
     ssl_context: ssl.SSLContext,
     limits: ServingLimits = DEFAULT_LIMITS,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve `app` until SIGINT or SIGTERM (web.run_app, with LimitedAppRunner)."""
-    asyncio.run(_serve(app, host, port, ssl_context, limits))
+    """Serve `app` until SIGINT or SIGTERM (web.run_app, with LimitedAppRunner); on
+    `sock` when given (a listening socket handed over by a parent, as gitplane up does)."""
+    asyncio.run(_serve(app, host, port, ssl_context, limits, sock))
 
 
 async def _serve(
-    app: web.Application, host: str, port: int, context: ssl.SSLContext, limits: ServingLimits
+    app: web.Application,
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    limits: ServingLimits,
+    sock: socket.socket | None = None,
 ) -> None:
     runner = LimitedAppRunner(app, limits=limits, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, ssl_context=context).start()
+        site: web.BaseSite = (
+            web.SockSite(runner, sock, ssl_context=context)
+            if sock is not None
+            else web.TCPSite(runner, host, port, ssl_context=context)
+        )
+        await site.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

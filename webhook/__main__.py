@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import yaml
 
 from kube import serving
 from pki.tls import ReloadingServerTLS
+from sources.argo import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
+from sources.options import add_source_arguments, settings_from
 from store.remote import RemoteMirror
 from store.remote_options import remote_from_arguments
 from store.repo import GitStore
@@ -25,8 +28,8 @@ from webhook.desired_dir import load_desired_dir
 from webhook.git_desired import make_git_app
 from webhook.server import make_app
 
-LISTS = ("exempt-user", "exempt-group", "strict")
-SCALARS = (
+LISTS: tuple[str, ...] = ("exempt-user", "exempt-group", "strict", "repo-url", "flux-path")
+SCALARS: tuple[str, ...] = (
     "default-mode",
     "break-glass-group",
     "cert-file",
@@ -42,6 +45,9 @@ SCALARS = (
     "git-ssh-key",
     "git-known-hosts",
     "git-token-file",
+    "listen-fd",
+    "cluster-name",
+    "cluster-server",
 )
 DEFAULTS: dict[str, Any] = {"port": 8443, "bind": "0.0.0.0"}  # noqa: S104  # a pod's webhook
 
@@ -53,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", type=Path, help="YAML file with the same keys as these flags")
+    p.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a socket from gitplane up
+    add_source_arguments(p)
     p.add_argument(
         "--default-mode",
         choices=MODES,
@@ -183,7 +191,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         store = GitStore(values["repo"], branch=values.get("branch"), remote=_remote(values))
         count = store.head.snapshot.count()
         interval = float(values.get("fetch-interval") or 15)
-        app = make_git_app(store, config, fetch_interval=interval)
+        sources = argparse.Namespace(
+            repo_url=values.get("repo-url") or [],
+            remote=values.get("remote"),
+            cluster_name=values.get("cluster-name") or IN_CLUSTER_NAME,
+            cluster_server=values.get("cluster-server") or IN_CLUSTER_SERVER,
+            flux_path=values.get("flux-path") or [],
+        )
+        app = make_git_app(
+            store, config, fetch_interval=interval, settings=settings_from(sources, store)
+        )
     else:
         desired = load_desired_dir(Path(values["desired-dir"]))
         count = len(desired)
@@ -191,7 +208,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("gitplane.webhook").info(
         "serving %d declared objects on https://%s:%s", count, values["bind"], values["port"]
     )
-    serving.run(app, host=values["bind"], port=int(values["port"]), ssl_context=tls.context)
+    fd = values.get("listen-fd")
+    sock = socket.socket(fileno=int(fd)) if fd is not None else None
+    serving.run(
+        app, host=values["bind"], port=int(values["port"]), ssl_context=tls.context, sock=sock
+    )
 
 
 if __name__ == "__main__":
