@@ -131,9 +131,8 @@ def _wait_ready(webhook: WebhookProcess, ca_file: Path) -> None:
     deadline = time.monotonic() + READY_WITHIN
     while time.monotonic() < deadline:
         if webhook.process.poll() is not None:
-            raise WebhookError(
-                f"the webhook stopped as it started (exit {webhook.process.returncode}); see its log above"
-            )
+            code = webhook.process.returncode
+            raise WebhookError(f"the webhook stopped as it started (exit {code}); see its log")
         try:
             with urllib.request.urlopen(url, context=context, timeout=2) as answer:
                 if answer.status == 200:
