@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -29,12 +30,14 @@ class Kubectl:
         input: str | None = None,
         timeout: float = 60.0,
         check: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return run(
             [kubectl_binary(), f"--kubeconfig={self.kubeconfig}", *args],
             input=input,
             timeout=timeout,
             check=check,
+            env={**os.environ, **env} if env else None,
             what=f"kubectl {' '.join(args)}",
         )
 
