@@ -43,8 +43,11 @@ def free_port() -> int:
 
 
 def check_port_free(port: int, owner: str) -> None:
-    """Fail now, naming the port and who wanted it, rather than with a log line later."""
+    """Fail now, naming the port and who wanted it, rather than with a log line later.
+    SO_REUSEADDR as the servers set it: a listener is in the way, a closed connection's
+    TIME_WAIT (left by a server that just stopped) is not."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError as exc:
