@@ -211,6 +211,36 @@ class ControlPlane:
                 )
             time.sleep(0.3)
 
+    # ---- stopping and starting gitplane's pods ----------------------------------------
+
+    def stop_pod(self, deployment: str) -> None:
+        self.pod(deployment).stop()
+        self._endpoints_changed(deployment)
+
+    def start_pod(self, deployment: str, timeout: float = 90) -> None:
+        """Start it again and wait until kube-apiserver routes to it once more."""
+        self.pod(deployment).start()
+        self._endpoints_changed(deployment)
+        if deployment == install.APISERVER:
+            self.wait_available(timeout)
+            deadline = time.monotonic() + timeout
+            path = "/apis/gitplane.io/v1alpha1"
+            while self.kubectl("get", "--raw", path, check=False).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise HarnessError(f"{path} not served through kube-apiserver again")
+                time.sleep(0.3)
+
+    def _endpoints_changed(self, deployment: str) -> None:
+        """On a cluster, a pod that stops or becomes ready changes its Service's
+        EndpointSlices, and kube-apiserver's availability controller checks the APIService
+        again at once. The ExternalName Service here has none, so the harness updates the
+        Service itself, the other change that controller acts on; otherwise it would notice
+        only at its next 30 s resync."""
+        self.kubectl(
+            "annotate", "service", deployment, "-n", install.NAMESPACE, "--overwrite",
+            f"controlplane.gitplane.io/pod-changed={time.time():.3f}",
+        )  # fmt: skip
+
     def apiservice_condition(self) -> dict[str, Any] | None:
         found = self.kubectl.get("apiservice", APISERVICE)
         conditions = (found or {}).get("status", {}).get("conditions", [])

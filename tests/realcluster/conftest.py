@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import selectors
+import queue
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -172,7 +173,8 @@ def raw_get(cluster: ControlPlane, path: str, accept: str) -> tuple[int, dict[st
 
 
 class Watch:
-    """`kubectl ... -w` in the background; lines as they come."""
+    """`kubectl ... -w` in the background; its lines as they come (read by a thread, so
+    none waits in a buffer that select() cannot see)."""
 
     def __init__(self, kubectl: Kubectl, *args: str) -> None:
         self.process = subprocess.Popen(
@@ -181,21 +183,25 @@ class Watch:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        assert self.process.stdout is not None
-        selector = selectors.DefaultSelector()
-        selector.register(self.process.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
         seen = []
-        while time.monotonic() < deadline:
-            if selector.select(timeout=0.5):
-                line = self.process.stdout.readline()
-                if not line:
-                    break
-                seen.append(line)
-                if text in line:
-                    return line
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            seen.append(line)
+            if text in line:
+                return line
         pytest.fail(f"{text!r} not seen within {timeout:g}s; saw {seen!r}")
 
     def stop(self) -> None:

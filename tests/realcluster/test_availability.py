@@ -11,30 +11,30 @@ from tests.realcluster.conftest import create_namespace, eventually, log_of, man
 def test_stopped_api_server_makes_the_apiservice_unavailable_and_a_restart_recovers(
     cluster: ControlPlane, admin: Kubectl
 ) -> None:
-    apiserver = cluster.pod("gitplane-apiserver")
-    apiserver.stop()
+    cluster.stop_pod("gitplane-apiserver")
     try:
         down = cluster.wait_available(90, available=False)
         assert down["reason"] in ("FailedDiscoveryCheck", "MissingEndpoints", "ServiceNotFound")
         assert "connection refused" in down["message"]
         listed = admin("get", "apiservice", "v1alpha1.gitplane.io").stdout
         assert "False (FailedDiscoveryCheck)" in listed
-        # Aggregated discovery leaves the group out, so kubectl no longer knows the
-        # resource; the path itself is kube-apiserver's 503.
+        # Either kubectl still has the resource from its discovery cache and gets the
+        # aggregator's 503, or fresh discovery leaves the group out.
         refused = admin("get", "manifests", "-n", "shop", check=False)
         assert refused.returncode != 0
-        assert 'the server doesn\'t have a resource type "manifests"' in refused.stderr
+        assert (
+            "the server is currently unable to handle the request" in refused.stderr
+            or 'the server doesn\'t have a resource type "manifests"' in refused.stderr
+        ), refused.stderr
         raw = admin(
             "get", "--raw", "/apis/gitplane.io/v1alpha1/namespaces/shop/manifests", check=False
         )
         assert "the server is currently unable to handle the request" in raw.stderr
     finally:
-        apiserver.start()
-    up = cluster.wait_available(90)
-    assert up["reason"] == "Passed"
-    # The proxy follows the APIService's status a moment later.
-    eventually(lambda: admin("get", "manifests", "-n", "shop", check=False).returncode == 0, 30,
-               "kubectl get manifests working again")  # fmt: skip
+        cluster.start_pod("gitplane-apiserver")
+    up = cluster.apiservice_condition()
+    assert up is not None and up["reason"] == "Passed"
+    assert "items" in admin.json("get", "manifests", "-n", "shop")
 
 
 def test_namespace_deletion_completes_and_leaves_git_alone(

@@ -129,13 +129,11 @@ def test_informer_recovers_after_gitplane_restarts(
 ) -> None:
     informer.expect("SYNCED")
     before = len(informer.requests())
-    apiserver = cluster.pod("gitplane-apiserver")
-    apiserver.stop()
+    cluster.stop_pod("gitplane-apiserver")
     try:
         admin("get", "apiservice")  # kube-apiserver itself is unaffected
     finally:
-        apiserver.start()
-    cluster.wait_available(90)
+        cluster.start_pod("gitplane-apiserver")
     eventually(
         lambda: (
             admin(

@@ -208,8 +208,7 @@ def test_break_glass(managed: ControlPlane) -> None:
 
 
 def test_webhook_down_fails_closed_for_people_only(managed: ControlPlane) -> None:
-    webhook = managed.pod("gitplane-webhook")
-    webhook.stop()
+    managed.stop_pod("gitplane-webhook")
     try:
         refused = patch(managed.user("alice"), ENFORCED, image_patch("nginx:latest"))
         assert refused.returncode != 0
@@ -219,6 +218,6 @@ def test_webhook_down_fails_closed_for_people_only(managed: ControlPlane) -> Non
         patch(managed.kubectl, ENFORCED, image_patch("nginx:1.28"), f"--as={ARGOCD}", check=True)
         patch(managed.kubectl, ENFORCED, image_patch(IMAGE), f"--as={FLUX}", check=True)
     finally:
-        webhook.start()
+        managed.start_pod("gitplane-webhook")
     denied = patch(managed.user("alice"), ENFORCED, image_patch("nginx:latest"), "--dry-run=server")
     assert "denied the request" in denied.stderr
