@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -112,6 +113,9 @@ class ControlPlane:
         if (self.directory / "ready").exists():
             (self.directory / "ready").unlink()
         self.directory.mkdir(parents=True, exist_ok=True)
+        for previous in ("etcd", "pods", "install", "kube-controller-manager"):
+            if (self.directory / previous).is_dir():  # a new cluster each time
+                shutil.rmtree(self.directory / previous)
         self.built = self.built or binaries()
         self._step("build", begun)
         self.ports = Ports(
@@ -124,7 +128,8 @@ class ControlPlane:
         self._start_kubernetes()
         self._step("kubernetes", begun)
         self._make_users()
-        install.seed_repository(self.repo) if not self.repo.exists() else None
+        if not self.repo.exists():  # kept across runs, as the team's repository would be
+            install.seed_repository(self.repo)
         self.gitplane_ports = {install.APISERVER: free_port(), install.WEBHOOK: free_port()}
         remote = f"file://{self.repo}"
         applied = install.make_install(self.directory / "install", remote, self.gitplane_ports)
