@@ -33,7 +33,7 @@ from tests.controlplane.processes import HarnessError, log_tail
 
 KUBERNETES_VERSION = "v1.37.2"
 GO_MODULE = Path(__file__).resolve().parents[1] / "go"
-BUILD_TIMEOUT = 3600.0  # a cold build on two cores takes about ten minutes
+BUILD_TIMEOUT = 3600.0  # a cold build on two cores takes seven to nine minutes
 
 CONTROL_PLANE = {
     "etcd": "go.etcd.io/etcd/server/v3",
@@ -148,7 +148,10 @@ def _build(go: str, missing: dict[str, Path], *, log: bool) -> None:
         out = Path(scratch)
         command = [go, "build", "-trimpath", f"-ldflags={_ldflags()}", "-o", f"{out}/", *targets]
         if log:
-            print(f"building {', '.join(missing)} (go build; cold: ~10 min)...", file=sys.stderr)
+            print(
+                f"building {', '.join(missing)} (go build; cold: ~7 min on two cores)...",
+                file=sys.stderr,
+            )
         started = time.monotonic()
         with open(build_log, "w") as written:
             written.write(" ".join(command) + "\n")
