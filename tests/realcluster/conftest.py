@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controlplane.build import GoMissing, go_command
+from tests.controlplane.build import Binaries, GoMissing, binaries, go_command
 from tests.controlplane.environment import ControlPlane
 from tests.controlplane.kubectl import Kubectl, kubectl_binary
 from tests.controlplane.processes import run
@@ -33,14 +33,20 @@ GV = "gitplane.io/v1alpha1"
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+def programs() -> Binaries:
+    """etcd, kube-apiserver, kube-controller-manager and the informer, built if need be."""
     try:
         go_command()
     except GoMissing as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the real control plane: {exc}")
         pytest.skip(str(exc))
-    with ControlPlane(tmp_path_factory.mktemp("controlplane")) as cp:
+    return binaries()
+
+
+@pytest.fixture(scope="session")
+def cluster(programs: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    with ControlPlane(tmp_path_factory.mktemp("controlplane"), built=programs) as cp:
         yield cp
 
 

@@ -82,7 +82,7 @@ def test_a_failed_build_is_reported_with_the_compiler_output(
     assert "expected '}'" in str(failed.value) or "unexpected EOF" in str(failed.value)
 
 
-def test_the_command_stops_everything_on_sigterm(tmp_path: Path) -> None:
+def test_the_command_stops_everything_on_sigterm(programs: build.Binaries, tmp_path: Path) -> None:
     directory = tmp_path / "cp"
     harness = subprocess.Popen(
         [sys.executable, "-m", "tests.controlplane", "--dir", str(directory)],
