@@ -1,4 +1,6 @@
-"""One real control plane for the whole session (tests/controlplane), gitplane installed on it.
+"""One real control plane for this package's tests (tests/controlplane), gitplane installed
+on it; it is stopped after the package's last test, so the rest of the suite does not share
+the machine with it.
 
 Without Go the control plane cannot be built: the suite is skipped with the reason, unless
 CI is set, where that is a failure (CI must run it).
@@ -44,13 +46,13 @@ def programs() -> Binaries:
     return binaries()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(programs: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     with ControlPlane(tmp_path_factory.mktemp("controlplane"), built=programs) as cp:
         yield cp
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin(cluster: ControlPlane) -> Kubectl:
     return cluster.kubectl
 
