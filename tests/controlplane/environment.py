@@ -7,23 +7,27 @@ installed from manifests/ and run as its Deployments' pods would run.
         cp.pod("gitplane-apiserver").stop()
 
 DIR holds admin.kubeconfig, users/<name>.kubeconfig, repo (the team's GitOps repository,
-bare, which gitplane clones and pushes to), ready (written last), install/ (what was
-applied), pki/, pods/ and logs/. Everything started is stopped on exit, whatever ends it.
+bare, served over HTTP with a token by git_http.py; gitplane clones and pushes to it),
+ready (written last), install/ (what was applied), pki/, pods/ and logs/. Everything started is stopped on exit, whatever ends it.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import secrets
 import shutil
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pki.authority import write_private_file
 from tests.controlplane import components, install
 from tests.controlplane.build import Binaries, binaries
 from tests.controlplane.certificates import make_pki
@@ -40,6 +44,7 @@ USERS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "mallory": ((), None),
 }
 SHOP = "shop"
+ROOT = Path(__file__).resolve().parents[2]
 APISERVICE = "v1alpha1.gitplane.io"
 
 
@@ -130,10 +135,15 @@ class ControlPlane:
         self._make_users()
         if not self.repo.exists():  # kept across runs, as the team's repository would be
             install.seed_repository(self.repo)
+        self.git_url = remote = self._start_git_server()
         self.gitplane_ports = {install.APISERVER: free_port(), install.WEBHOOK: free_port()}
-        remote = f"file://{self.repo}"
         applied = install.make_install(self.directory / "install", remote, self.gitplane_ports)
         install.apply(self.kubectl, applied)
+        # What the admin creates by hand (docs/install.md, step 2), never in Git.
+        self.kubectl(
+            "create", "secret", "generic", "gitplane-git-credentials", "-n", install.NAMESPACE,
+            f"--from-file=token={self.git_token}",
+        )  # fmt: skip
         self._step("installed", begun)
         self._start_pods()
         self._step("pods", begun)
@@ -141,6 +151,7 @@ class ControlPlane:
         self._step("ready", begun)
         ready = {
             "kube-apiserver": self.server,
+            "git": self.git_url,
             "gitplane-apiserver": f"https://127.0.0.1:{self.gitplane_ports[install.APISERVER]}",
             "gitplane-webhook": f"https://127.0.0.1:{self.gitplane_ports[install.WEBHOOK]}",
             "ports": asdict(self.ports),
@@ -169,6 +180,34 @@ class ControlPlane:
         self._launch(
             manager, lambda: components.kube_controller_manager_healthy(self.ports), 60, "healthy"
         )
+
+    def _start_git_server(self) -> str:
+        """The team's Git server: DIR/repo over smart HTTP, pushes and fetches with a token."""
+        self.git_token = self.directory / "pki" / "git-token"
+        write_private_file(self.git_token, secrets.token_urlsafe(24).encode())
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/repo"
+        server = Process(
+            "git-http",
+            [sys.executable, "-m", "tests.controlplane.git_http", "--repo", str(self.repo),
+             "--port", str(port), "--token-file", str(self.git_token)],
+            self.directory / "logs" / "git-http.log",
+            cwd=ROOT,
+            ports=(port,),
+        )  # fmt: skip
+        token = self.git_token.read_text()
+
+        def serving() -> bool:
+            auth = base64.b64encode(f"git:{token}".encode()).decode()
+            request = urllib.request.Request(
+                f"{url}/info/refs?service=git-upload-pack",
+                headers={"Authorization": f"Basic {auth}"},
+            )
+            with urllib.request.urlopen(request, timeout=3) as response:
+                return bool(response.status == 200)
+
+        self._launch(server, serving, 30, "serving the repository")
+        return url
 
     def _launch(
         self, process: Process, ready: Callable[[], bool], timeout: float, what: str

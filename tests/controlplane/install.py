@@ -1,8 +1,10 @@
 """gitplane installed the way docs/install.md installs it: `gitplane certs`, then
 `kubectl apply -k`, of manifests/ through the overlay kept in tests/controlplane/overlay.
 
-The one layer made per environment, DIR/install/site, sets what only the environment
-knows: the remote's URL (the team's GitOps repository, DIR/repo) in gitplane-config, and
+The one layer made per environment, DIR/install/site, adds the git-token component (the
+servers reach the remote over HTTP with the token of the Secret gitplane-git-credentials)
+and sets what only the environment knows: the remote's URL (the team's GitOps repository,
+DIR/repo, served by tests/controlplane/git_http.py) in gitplane-config, and
 the ports picked for the two servers (their `--port` argument, containerPort, Service
 port, the APIService's port and the webhook URLs). The webhook's serving certificate is
 issued again by the same CA with 127.0.0.1 added, since kube-apiserver calls it by URL.
@@ -26,6 +28,7 @@ from tests.controlplane.kubectl import Kubectl, kubectl_binary
 from tests.controlplane.processes import HarnessError, run
 
 OVERLAY = Path(__file__).resolve().parent / "overlay"
+GIT_TOKEN = Path(__file__).resolve().parents[2] / "manifests" / "components" / "git-token"
 NAMESPACE = "gitplane-system"
 APISERVER = "gitplane-apiserver"
 WEBHOOK = "gitplane-webhook"
@@ -102,6 +105,8 @@ def write_site(directory: Path, remote: str, ports: dict[str, int]) -> Path:
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": [os.path.relpath(OVERLAY, site)],
+        # The remote is reached over HTTP with a token, as a forge is (docs/install.md).
+        "components": [os.path.relpath(GIT_TOKEN, site)],
         "patches": [
             {
                 "target": {"kind": "ConfigMap", "name": "gitplane-config"},
