@@ -13,7 +13,6 @@ issued again by the same CA with 127.0.0.1 added, since kube-apiserver calls it 
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -133,10 +132,7 @@ def make_install(directory: Path, remote: str, ports: dict[str, int]) -> Path:
 
 
 def apply(admin: Kubectl, directory: Path) -> str:
-    try:
-        return admin("apply", "-k", str(directory), timeout=120).stdout
-    except subprocess.SubprocessError as exc:  # pragma: no cover - run() converts these
-        raise HarnessError(str(exc)) from None
+    return admin("apply", "-k", str(directory), timeout=120).stdout
 
 
 def installed_deployments(admin: Kubectl) -> list[Obj]:

@@ -30,6 +30,7 @@ import base64
 import re
 import shutil
 import ssl
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -336,7 +337,7 @@ class Pod:
         assert process.popen is not None
         try:
             code = process.popen.wait(timeout)
-        except Exception:
+        except subprocess.TimeoutExpired:
             process.stop()
             raise process.failure(f"did not finish within {timeout:g}s") from None
         if code != 0:
