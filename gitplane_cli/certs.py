@@ -95,7 +95,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         type=Path,
         default=[],
         metavar="DIR",
-        help="a kustomize component to add, e.g. manifests/components/single-node",
+        help="a kustomize component to add, e.g. manifests/components/git-ssh",
     )
     p.add_argument("--cluster-domain", default="cluster.local", help="default cluster.local")
     p.add_argument(

@@ -17,7 +17,8 @@ from gitplane_cli import certs
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
-SINGLE_NODE = MANIFESTS / "components" / "single-node"
+GIT_SSH = MANIFESTS / "components" / "git-ssh"
+GIT_TOKEN = MANIFESTS / "components" / "git-token"
 NAMESPACE = "gitplane-system"
 
 Obj = dict[str, Any]

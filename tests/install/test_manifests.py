@@ -4,19 +4,24 @@ Kubernetes schemas (strict: unknown fields are errors) and against what the serv
 from __future__ import annotations
 
 import copy
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 import celpy
 import kubernetes_validate
 import pytest
+import yaml
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 
 from apiserver.resources.info import ALL as GITPLANE_RESOURCES
 from tests.install.render import (
+    GIT_SSH,
+    GIT_TOKEN,
+    MANIFESTS,
     NAMESPACE,
-    SINGLE_NODE,
     Install,
     Obj,
     Rendered,
@@ -35,6 +40,7 @@ from webhook.server import make_app
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 DEPLOYMENTS = ("gitplane-apiserver", "gitplane-webhook")
 REPO = "/var/lib/gitplane/repo"
+REMOTE = "ssh://git@git.example.com/acme/gitops.git"
 
 
 def schema_errors(objects: list[Obj], version: str) -> list[str]:
@@ -81,7 +87,6 @@ def test_what_the_base_installs(base: Rendered) -> None:
             ("ClusterRole", "gitplane:aggregate-to-edit"),
             ("ClusterRole", "gitplane:clustermanifests-viewer"),
             ("ConfigMap", "gitplane-config"),
-            ("PersistentVolumeClaim", "gitplane-repo"),
             ("Deployment", "gitplane-apiserver"),
             ("Service", "gitplane-apiserver"),
             ("PodDisruptionBudget", "gitplane-apiserver"),
@@ -172,14 +177,16 @@ def test_apiserver_command(base: Rendered) -> None:
     container = base.containers("gitplane-apiserver")[-1]
     assert container["command"] == ["python", "-m", "apiserver"]
     assert container["args"] == [
-        "--cluster", "--repo", REPO,
+        "--cluster", "--repo", REPO, "--remote", "$(GITPLANE_REMOTE)", "--branch", "$(GITPLANE_BRANCH)",
         "--cert-file", "/etc/gitplane/tls/tls.crt", "--key-file", "/etc/gitplane/tls/tls.key",
         "--port", "8443",
     ]  # fmt: skip
-    # The entry point accepts them (it is written beside these manifests).
+    # The entry point accepts them (it is written beside these manifests), once kubelet
+    # has expanded the remote's variables.
     entry = pytest.importorskip("apiserver.__main__")
-    parsed = entry.parser().parse_args(container["args"])
+    parsed = entry.parser().parse_args(_expanded(container["args"]))
     assert (parsed.cluster, parsed.repo, parsed.port) == (True, REPO, 8443)
+    assert (parsed.remote, parsed.branch) == (REMOTE, "main")
     assert (parsed.cert_file, parsed.key_file) == (
         "/etc/gitplane/tls/tls.crt",
         "/etc/gitplane/tls/tls.key",
@@ -199,9 +206,10 @@ def test_webhook_command_and_config_are_what_the_webhook_accepts(
     # Parse the real args with the webhook's own parser, the file as the pod sees it.
     local_config = tmp_path / "webhook.yaml"
     local_config.write_text(configmap["data"][Path(config_path).name])
-    local_args = [str(local_config) if a == config_path else a for a in args]
+    local_args = [str(local_config) if a == config_path else a for a in _expanded(args)]
     values = webhook_settings(webhook_parser().parse_args(local_args))
     assert values["repo"] == REPO
+    assert (values["remote"], values["branch"]) == (REMOTE, "main")
     assert values["port"] == 9443
     assert values["cert-file"] == "/etc/gitplane/tls/tls.crt"
     assert values["key-file"] == "/etc/gitplane/tls/tls.key"
@@ -210,19 +218,28 @@ def test_webhook_command_and_config_are_what_the_webhook_accepts(
     assert mounts["/etc/gitplane/config"]["readOnly"] is True
 
 
-def test_repository_volume(base: Rendered) -> None:
-    claim = base.one("PersistentVolumeClaim", "gitplane-repo")["spec"]
-    assert claim["accessModes"] == ["ReadWriteMany"]  # 2 replicas of each server share it
-    for name, writable in (("gitplane-apiserver", True), ("gitplane-webhook", False)):
+def test_each_replica_clones_the_remote_into_an_emptydir(base: Rendered) -> None:
+    """No shared volume: the remote (the team's GitOps repository) is the truth, each pod
+    keeps its own clone, so replicas can run on any nodes without ReadWriteMany storage."""
+    assert base.all("PersistentVolumeClaim") == []
+    for name in DEPLOYMENTS:
         pod = base.one("Deployment", name)["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes["repo"]["persistentVolumeClaim"] == {"claimName": "gitplane-repo"}
-        init, server = pod["initContainers"][0], pod["containers"][0]
-        assert init["command"] == ["gitplane", "init", "--bare", REPO]
-        assert {"name": "repo", "mountPath": "/var/lib/gitplane"} in init["volumeMounts"]
+        assert volumes["repo"] == {"name": "repo", "emptyDir": {"sizeLimit": "2Gi"}}
+        assert "initContainers" not in pod  # the server clones on start
+        (server,) = pod["containers"]
         repo_mount = next(m for m in server["volumeMounts"] if m["name"] == "repo")
-        assert repo_mount["mountPath"] == "/var/lib/gitplane"
-        assert repo_mount.get("readOnly", False) is not writable
+        assert repo_mount == {"name": "repo", "mountPath": "/var/lib/gitplane"}
+        env = {e["name"]: e["valueFrom"]["configMapKeyRef"] for e in server["env"]}
+        assert env == {
+            "GITPLANE_REMOTE": {"name": "gitplane-config", "key": "remote"},
+            "GITPLANE_BRANCH": {"name": "gitplane-config", "key": "branch"},
+        }
+    config = base.one("ConfigMap", "gitplane-config")["data"]
+    # No default remote: until an overlay sets it, kubelet refuses to start the pods
+    # (couldn't find key remote) rather than serve a repository that dies with the pod.
+    assert "remote" not in config
+    assert config["branch"] == "main"
 
 
 def test_git_credentials_come_from_a_secret_reference(base: Rendered) -> None:
@@ -231,7 +248,7 @@ def test_git_credentials_come_from_a_secret_reference(base: Rendered) -> None:
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["git-credentials"]["secret"] == {
             "secretName": "gitplane-git-credentials",
-            "optional": True,
+            "optional": True,  # a remote reached without credentials needs none
             "defaultMode": 0o440,
         }
         mount = next(
@@ -471,26 +488,65 @@ def test_network_policies(base: Rendered) -> None:
         assert allowed == egress
 
 
-def test_single_node_component(tmp_path: Path) -> None:
+def _with_remote(tmp_path: Path, component: Path, remote: str) -> Rendered:
+    """An admin's overlay: manifests/, a credentials component and the remote's URL."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    base, component = (os.path.relpath(p, overlay) for p in (MANIFESTS, component))
+    patch = [{"op": "add", "path": "/data/remote", "value": remote}]
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [base],
+        "components": [component],
+        "patches": [
+            {"target": {"kind": "ConfigMap", "name": "gitplane-config"}, "patch": json.dumps(patch)}
+        ],
+    }
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
     out = tmp_path / "out"
-    assert (
-        gitplane_certs(
-            "--out",
-            str(out),
-            "--manifests",
-            str(SINGLE_NODE.parents[1]),
-            "--component",
-            str(SINGLE_NODE),
-        )
-        == 0
-    )
-    rendered = Rendered(kustomize(out))
-    assert rendered.one("PersistentVolumeClaim", "gitplane-repo")["spec"]["accessModes"] == [
-        "ReadWriteOnce"
-    ]
+    assert gitplane_certs("--out", str(out), "--manifests", str(overlay)) == 0
+    return Rendered(kustomize(out))
+
+
+@pytest.mark.parametrize(
+    ("component", "remote", "flags", "keys"),
+    [
+        (
+            GIT_SSH,
+            "ssh://git@git.example.com/acme/gitops.git",
+            {"--git-ssh-key": "ssh-privatekey", "--git-known-hosts": "known_hosts"},
+            {"ssh-privatekey", "known_hosts"},
+        ),
+        (
+            GIT_TOKEN,
+            "https://git.example.com/acme/gitops.git",
+            {"--git-token-file": "token"},
+            {"token"},
+        ),
+    ],
+)
+def test_credential_components(
+    tmp_path: Path, component: Path, remote: str, flags: dict[str, str], keys: set[str]
+) -> None:
+    rendered = _with_remote(tmp_path, component, remote)
+    assert rendered.one("ConfigMap", "gitplane-config")["data"]["remote"] == remote
     for name in DEPLOYMENTS:
-        spec = rendered.one("Deployment", name)["spec"]
-        assert spec["replicas"] == 1
-        assert spec["strategy"] == {"type": "Recreate"}
-    assert rendered.all("PodDisruptionBudget") == []
+        pod = rendered.one("Deployment", name)["spec"]["template"]["spec"]
+        (server,) = pod["containers"]
+        given = dict(a.split("=", 1) for a in server["args"] if a.startswith("--git-"))
+        files = {flag: path for flag, path in given.items() if path.startswith("/")}
+        assert files == {flag: f"/etc/gitplane/git/{key}" for flag, key in flags.items()}
+        assert {Path(p).name for p in files.values()} == keys
+        # The Secret is now required: without it the pod waits instead of failing to push.
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["git-credentials"]["secret"]["optional"] is False
+    if component == GIT_TOKEN:
+        assert rendered.one("ConfigMap", "gitplane-config")["data"]["git-username"] == "git"
     assert schema_errors(rendered.objects, KUBERNETES_VERSIONS[-1]) == []
+
+
+def _expanded(args: list[str]) -> list[str]:
+    """The arguments as kubelet passes them once gitplane-config sets the remote."""
+    values = {"$(GITPLANE_REMOTE)": REMOTE, "$(GITPLANE_BRANCH)": "main"}
+    return [values.get(a, a) for a in args]
