@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -53,15 +54,31 @@ def stored_blob(api: Server, name: str) -> str:
     return blob
 
 
-async def test_kubectl_creates_an_object_of_almost_3_mib(api: Server) -> None:
-    body = body_of("big", LIMIT - 1024)
+OBJECT_LIMIT = 1_572_864  # etcd's: the largest object a cluster stores
+
+
+def object_size(message: str) -> int:
+    """The object's size as JSON, from the 413's message."""
+    found = re.search(r"the object is (\d+) bytes", message)
+    assert found, message
+    return int(found[1])
+
+
+async def test_kubectl_creates_an_object_as_large_as_a_cluster_stores(api: Server) -> None:
+    body = body_of("big", OBJECT_LIMIT - 1024)
     result = await api.kubectl("create", "-f", "-", stdin=body.decode())
     assert result.code == 0, result.err
     assert stored_blob(api, "big") == json.loads(body)["spec"]["object"]["spec"]["blob"]
+    larger = body_of("larger", LIMIT - 1024)  # a body within 3 MiB, too large to store
+    result = await api.kubectl("create", "-f", "-", stdin=larger.decode())
+    assert result.code != 0
+    assert "bytes as JSON" in result.err and object_size(result.err) > len(larger) - 100
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-@pytest.mark.parametrize("size", [140_000, 1_000_000, LIMIT], ids=["140KB", "1MB", "3MiB"])
+@pytest.mark.parametrize(
+    "size", [140_000, 1_000_000, OBJECT_LIMIT, LIMIT], ids=["140KB", "1MB", "1.5MiB", "3MiB"]
+)
 async def test_bodies_are_read_whole_however_they_are_framed(
     api: Server, size: int, chunked: bool
 ) -> None:
@@ -81,6 +98,11 @@ async def test_bodies_are_read_whole_however_they_are_framed(
             headers={"Content-Type": "application/json"},
             ssl=api.client_context(),
         ) as response:
+            if size > OBJECT_LIMIT:  # read whole: the object's whole size is named
+                assert response.status == 413
+                message = (await response.json())["message"]
+                assert object_size(message) > len(body) - 100  # every byte of it arrived
+                return
             assert response.status == 201, await response.text()
     assert len(stored_blob(api, "whole")) == len(json.loads(body)["spec"]["object"]["spec"]["blob"])
 

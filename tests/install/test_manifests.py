@@ -342,7 +342,7 @@ def test_gitplane_roles_aggregate_into_view_edit_admin(base: Rendered) -> None:
     }
     cluster = base.one("ClusterRole", "gitplane:clustermanifests-viewer")
     assert prefix + "view" not in cluster["metadata"].get("labels", {})
-    assert _grants(cluster) == {"clustermanifests": read}
+    assert _grants(cluster) == {"clustermanifests": read, "sources": {"get", "list"}}
     # Every verb granted is one the API server serves for that resource (and it is namespaced
     # exactly where the aggregated roles, meant for RoleBindings, use it).
     served = {r.plural: r for r in GITPLANE_RESOURCES}

@@ -32,7 +32,8 @@ def test_api_resources_lists_gitplane(admin: Kubectl) -> None:
     listed = admin("api-resources", "--api-group=gitplane.io", "-o", "wide").stdout
     rows = {line.split()[0]: line for line in listed.splitlines()[1:]}
     assert set(rows) == {
-        "changesets", "clustermanifests", "manifests", "reverts", "revisions", "rollbacks"
+        "changesets", "clustermanifests", "manifests", "reverts", "revisions", "rollbacks",
+        "sources",
     }  # fmt: skip
     assert "mf" in rows["manifests"].split()
     assert "watch" in rows["manifests"]
