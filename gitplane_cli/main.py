@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from apiserver.secrets.options import add_sealing_arguments
-from gitplane_cli import certs, demo, scan
+from gitplane_cli import certs, demo, examples, scan
 from sources.options import add_source_arguments, desired_store, settings_from
 from store.documents import load_documents
 from store.errors import StoreError
@@ -127,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_source_arguments(p)
     scan.register(sub)
+    examples.register(sub)
     certs.register(sub)
     return parser
 

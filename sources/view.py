@@ -205,6 +205,16 @@ class RenderedStore:
         tip = self.current
         if tip is None or not self.rendering:
             return found
+        # Files a tool reads are its to judge (a patch is a partial object, one base is
+        # in several overlays): the source's render says what is wrong with them. The
+        # directory layout's "declared again" means nothing once sources decide.
+        tools = [r for r in tip.desired.results.values() if r.source.tool != "directory"]
+        found = [
+            p
+            for p in found
+            if "is declared again" not in p.message
+            and not any(r.reads_any({p.path}) for r in tools)
+        ]
         for result in tip.desired.results.values():
             if result.error:
                 where = result.source.ref.declared_in.split("#")[0]
