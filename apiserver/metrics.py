@@ -7,6 +7,7 @@ Values are read from the store when scraped, so nothing is updated on the reques
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -51,6 +52,16 @@ class StoreCollector(Collector):
             "Times the branch was found rewritten since start.",
             value=head.epoch,
         )
+        phases = source_phases(self.store.store)
+        if phases:
+            sources = GaugeMetricFamily(
+                "gitplane_sources",
+                "Sources (Applications, Kustomizations, HelmReleases) by how they render.",
+                labels=["phase"],
+            )
+            for phase in ("Rendered", "Stale", "Failed", "Skipped"):
+                sources.add_metric([phase], phases.get(phase, 0))
+            yield sources
         remote = self.store.store.remote
         if remote is None:
             return
@@ -69,6 +80,24 @@ class StoreCollector(Collector):
             "Last fetch or push that worked.",
             value=remote.last_success or 0,
         )
+
+
+def source_phases(store: Any) -> dict[str, int]:
+    """How many sources render, are stale, fail or are skipped (empty: no sources)."""
+    results = store.results() if getattr(store, "rendering", False) else []
+    phases: dict[str, int] = {}
+    for result in results:
+        phase = (
+            "Skipped"
+            if result.source.skipped
+            else "Stale"
+            if result.stale
+            else "Failed"
+            if result.error
+            else "Rendered"
+        )
+        phases[phase] = phases.get(phase, 0) + 1
+    return phases
 
 
 def routes(store: AsyncStore) -> list[web.RouteDef]:
@@ -90,6 +119,12 @@ def routes(store: AsyncStore) -> list[web.RouteDef]:
             lines.append("[!]remote stale: reason withheld (serving the last fetch)")
         elif remote is not None:
             lines.append("[+]remote ok")
+        phases = source_phases(store.store)
+        if phases.get("Stale") or phases.get("Failed"):
+            # Served still (the last good render), so ready: said, not failed.
+            lines.append("[!]sources: some do not render (serving their last good render)")
+        elif phases:
+            lines.append("[+]sources ok")
         text = "\n".join(lines) + "\nreadyz check passed\n"
         return web.Response(text=text if "verbose" in request.query else "ok")
 
