@@ -168,7 +168,12 @@ def test_review_asks_the_running_webhook(
     assert applied.returncode == 0, applied.stderr
     edited = tmp_path / "live.yaml"
     edited.write_text(live_deployment("nginx:latest"))
-    code, out, err = kubectl_gitplane("review", "-f", str(edited), "--as", "alice", env=env)
+    deadline = time.monotonic() + 10
+    while True:  # the webhook, a process of its own, follows the branch within a poll
+        code, out, err = kubectl_gitplane("review", "-f", str(edited), "--as", "alice", env=env)
+        if code == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert code == 1, err
     assert out.startswith("denied (403):")
     assert "shop/deployment-web.yaml" in out  # which file to change instead
