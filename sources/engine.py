@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,20 @@ class DesiredState:
 
     commit: str | None
     results: dict[tuple[Any, ...], RenderResult] = field(default_factory=dict)
+    tree_id: str | None = None
     objects: dict[ObjectKey, Rendered] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # objects no reconciler could apply
 
     @property
-    def destinations(self) -> set[str]:
-        return {r.source.destination for r in self.results.values() if r.source.destination}
+    def commit_tree(self) -> str | None:
+        return self.tree_id
+
+    @cached_property
+    def destinations(self) -> frozenset[str]:
+        return frozenset(
+            r.source.destination for r in self.results.values() if r.source.destination
+        )
 
     def stale(self) -> list[RenderResult]:
         return [r for r in self.results.values() if r.stale]
@@ -93,6 +101,14 @@ class Engine:
         self._cache_dir = workspace / "renders"
         self._local = threading.local()
         self.renders = 0  # tool runs (tests and benches read it)
+        # source key -> (the tree a write's check rendered on, the files it wrote, objects)
+        self._applications: dict[tuple[Any, ...], tuple[dict[str, Any], list[Source]]] = {}
+        self._handovers: dict[
+            tuple[Any, ...], tuple[str | None, dict[str, str | None], tuple[Rendered, ...]]
+        ] = {}
+        self._placements: dict[
+            tuple[int, str, int], tuple[dict[str, Any], dict[str, Any], ObjectKey]
+        ] = {}
 
     def _repo(self) -> pygit2.Repository:
         repo = getattr(self._local, "repo", None)
@@ -125,12 +141,19 @@ class Engine:
         }
         queue = self._raw_sources(documents, tree, repositories)
         seen = {(s.ref.kind, s.ref.namespace, s.ref.name, s.ref.declared_in) for s in queue}
+        changed = self._changed_since(previous, tree) if previous is not None else None
         generation = 0
         while queue and generation < MAX_GENERATIONS and len(state.results) < MAX_SOURCES:
             found: list[Source] = []
             for source in queue:
-                result = self._render(source, tree, documents)
                 key = source_key(source)
+                kept = previous.results.get(key) if previous is not None else None
+                if kept is not None and changed is not None and _unchanged(kept, source, changed):
+                    result = kept  # nothing it reads changed: no closure, no render
+                else:
+                    result = self._handed_over(source, tree, changed, previous) or self._render(
+                        source, tree, documents
+                    )
                 if result.error and previous is not None and key in previous.results:
                     last = previous.results[key]
                     if last.ok or last.stale:
@@ -149,7 +172,46 @@ class Engine:
             queue = found
             generation += 1
         self._place(state, documents)
+        state.tree_id = tree.tree_id
         return state
+
+    def _changed_since(self, previous: DesiredState, tree: GitTree) -> set[str] | None:
+        """The files that differ between the previous state's tree and `tree`."""
+        old = previous.tree_id
+        if old is None or tree.tree_id is None:
+            return None
+        repo = self._repo()
+        diff = repo[old].peel(pygit2.Tree).diff_to_tree(repo[tree.tree_id].peel(pygit2.Tree))
+        return {p for d in diff.deltas for p in (d.old_file.path, d.new_file.path) if p}
+
+    def hand_over(
+        self,
+        source: Source,
+        base: str | None,
+        files: dict[str, str | None],
+        objects: list[Rendered],
+    ) -> None:
+        """What a write's check rendered, for the commit that writes exactly `files` on
+        `base`: that commit's render of the source is this one (a write costs one render)."""
+        blobs = {
+            p: (str(pygit2.hash(t.encode())) if t is not None else None) for p, t in files.items()
+        }
+        self._handovers[source_key(source)] = (base, blobs, tuple(objects))
+
+    def _handed_over(
+        self, source: Source, tree: GitTree, changed: set[str] | None, previous: DesiredState | None
+    ) -> RenderResult | None:
+        found = self._handovers.pop(source_key(source), None)
+        if found is None or previous is None or changed is None:
+            return None
+        base, blobs, objects = found
+        if previous.commit_tree != base or changed != set(blobs):
+            return None  # something else changed too: render
+        if any((tree.id_of(p) if tree.is_file(p) else None) != blob for p, blob in blobs.items()):
+            return None
+        kept = previous.results.get(source_key(source))
+        reads = kept.reads if kept is not None else ()
+        return RenderResult(source, objects=objects, commit=tree.tree_id or "", reads=reads)
 
     def _raw_sources(
         self,
@@ -162,7 +224,7 @@ class Engine:
         for path, obj in documents:
             kind = _source_kind(obj)
             if kind == "Application":
-                found += argo.application_sources(obj, path, tree, self.settings.target, None)
+                found += self._application(obj, path, tree)
             elif kind == "ApplicationSet":
                 meta = mapping(obj.get("metadata"))
                 ref = SourceRef(
@@ -191,6 +253,29 @@ class Engine:
                 found.append(
                     flux.helmrelease_source(obj, path, repositories, self.settings.target, None)
                 )
+        return found
+
+    def _application(self, obj: dict[str, Any], path: str, tree: GitTree) -> list[Source]:
+        """An Application's sources, read again only when its document or the directories
+        it points at changed (a commit elsewhere costs nothing here)."""
+        spec = mapping(obj.get("spec"))
+        entries: list[Any] = (
+            spec["sources"] if isinstance(spec.get("sources"), list) else [spec.get("source")]
+        )
+        dirs = tuple(
+            tree.id_of(str(e["path"]))
+            if isinstance(e, dict) and isinstance(e.get("path"), str) and _safe(str(e["path"]))
+            else None
+            for e in entries
+        )
+        memo = (id(obj), path, dirs)
+        known = self._applications.get(memo)
+        if known is not None and known[0] is obj:
+            return known[1]
+        found = argo.application_sources(obj, path, tree, self.settings.target, None)
+        if len(self._applications) > 100_000:
+            self._applications.clear()
+        self._applications[memo] = (obj, found)
         return found
 
     def _flux_path_allowed(self, path: str) -> bool:
@@ -543,7 +628,7 @@ class Engine:
             scope = _crd_scope(doc)
             if scope is not None:
                 kinds.add(scope)
-        return self._placed(obj, source, frozenset(kinds))
+        return self._place_one(obj, source, frozenset(kinds))
 
     # ---- placing --------------------------------------------------------------------
 
@@ -561,14 +646,12 @@ class Engine:
             for rendered in result.objects:
                 if rendered.hook:
                     continue
-                obj = self._placed(rendered.obj, source, kinds)
                 try:
-                    object_key = key_of(obj, "", kinds)
+                    obj, object_key = self._placed(rendered.obj, source, kinds)
                 except Invalid as exc:
                     causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes)
-                    state.problems.append(
-                        f"{source.ref}: {rendered.files[0] if rendered.files else ''}: {causes}"
-                    )
+                    where = rendered.files[0] if rendered.files else ""
+                    state.problems.append(f"{source.ref}: {where}: {causes}")
                     continue
                 if object_key in state.objects:
                     state.conflicts.append(
@@ -600,6 +683,23 @@ class Engine:
                 state.objects[object_key] = Rendered(_with_namespace(obj, default), ref, (path,))
 
     def _placed(
+        self, obj: dict[str, Any], source: Source, kinds: frozenset[tuple[str, str]]
+    ) -> tuple[dict[str, Any], ObjectKey]:
+        """The object in its destination, and its key; the same rendered object is placed
+        once (so snapshot entries keep their identity and a commit costs what it changed).
+        Raises Invalid for an object no reconciler could apply."""
+        memo = (id(obj), source.destination, hash(kinds))
+        known = self._placements.get(memo)
+        if known is not None and known[0] is obj:
+            return known[1], known[2]
+        placed = self._place_one(obj, source, kinds)
+        object_key = key_of(placed, "", kinds)
+        if len(self._placements) > 200_000:
+            self._placements.clear()
+        self._placements[memo] = (obj, placed, object_key)
+        return placed, object_key
+
+    def _place_one(
         self, obj: dict[str, Any], source: Source, kinds: frozenset[tuple[str, str]]
     ) -> dict[str, Any]:
         """The object in its destination namespace, as the reconciler applies it: a
@@ -653,6 +753,20 @@ def _write_overrides(copy: Path, directory: str, overrides: dict[str, str | None
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
+
+
+def _safe(path: str) -> bool:
+    try:
+        normalize(path)
+    except ValueError:
+        return False
+    return True
+
+
+def _unchanged(kept: RenderResult, source: Source, changed: set[str]) -> bool:
+    """Whether a source's last render still stands: the same source, nothing it reads
+    (its own manifest included) changed, and it rendered (a failure is tried again)."""
+    return kept.source == source and not kept.error and not kept.reads_any(changed)
 
 
 def _tree_of(repo: pygit2.Repository, commit: str | None) -> str | None:

@@ -68,7 +68,8 @@ def place(store: RenderedStore, operations: Sequence[Operation]) -> list[Operati
             result = _result_of(store, rendered)
             path, segment, item, document = _document_of(store, key, rendered, result)
         if path not in edits:
-            blob = _tree(store).files.get(path, "")
+            tree = _tree(store)
+            blob = (tree.id_of(path) or "") if tree.is_file(path) else ""
             text = (_tree(store).read(path) or b"").decode()
             edits[path] = (
                 FileEdit(
@@ -237,9 +238,11 @@ def _verify(store: RenderedStore, operations: Sequence[Operation], writes: list[
             del wanted[key]  # served from its own file as it is
     touched = [r for r in tip.desired.results.values() if r.reads_any(set(overrides))]
     seen: dict[ObjectKey, dict[str, Any]] = {}
+    base_tree = _tree(store).tree_id
     for result in touched:
         try:
             objects = store.engine.render_with(result.source, tip.commit_id, documents, overrides)
+            store.engine.hand_over(result.source, base_tree, overrides, objects)
         except RenderError as exc:
             raise Invalid(
                 f"the change does not render: {exc}", [FieldCause("", f"Invalid value: {exc}")]

@@ -119,7 +119,8 @@ class RenderedStore:
             ]
             previous = self.current.desired if self.current is not None else None
             desired = self.engine.desired(git_state.commit_id, documents, previous)
-            snapshot = rendered_snapshot(git_state.commit_id, desired)
+            before = self.current.snapshot if self.current is not None else None
+            snapshot = rendered_snapshot(git_state.commit_id, desired, before)
             tip = RenderedTip(git_state.commit_id, desired, snapshot)
             was_rendering = self.rendering
             self.current = tip
@@ -223,10 +224,10 @@ class RenderedStore:
         found += [Problem("", 1, problem) for problem in tip.desired.problems]
         return found
 
-    def destinations(self) -> set[str]:
+    def destinations(self) -> frozenset[str]:
         """The namespaces the sources apply to (the webhook manages them, even empty)."""
         tip = self.current
-        return tip.desired.destinations if tip is not None and self.rendering else set()
+        return tip.desired.destinations if tip is not None and self.rendering else frozenset()
 
     def provenance(self, key: ObjectKey) -> Rendered | None:
         """How a served object was rendered: its source and files (None: not rendered)."""
@@ -327,12 +328,21 @@ def _key_of_put(op: Operation) -> ObjectKey | None:
         return None
 
 
-def rendered_snapshot(commit_id: str | None, desired: DesiredState) -> Snapshot:
-    """Rendered objects as a snapshot: each at the path of the file to change for it."""
+def rendered_snapshot(
+    commit_id: str | None, desired: DesiredState, previous: Snapshot | None = None
+) -> Snapshot:
+    """Rendered objects as a snapshot: each at the path of the file to change for it. An
+    object the previous snapshot holds as it is (the same rendered object) keeps its
+    entry, so a commit costs what it changed."""
     snapshot = Snapshot(commit_id)
     objects: TwoLevel[str, ObjectKey, Entry] = TwoLevel()
     declarations: TwoLevel[str, ObjectKey, list[Entry]] = TwoLevel()
     for key, rendered in desired.objects.items():
+        known = previous.get(key) if previous is not None else None
+        if known is not None and known.obj is rendered.obj and known.path == rendered.path:
+            objects.set(key.namespace, key, known)
+            declarations.set(key.namespace, key, [known])
+            continue
         text = json.dumps(rendered.obj, sort_keys=True, default=str)
         holds = may_hold_secret(text) and bool(secret_values(rendered.obj))
         decl = Declaration(key, rendered.obj, 0, None, 1, holds)
