@@ -78,12 +78,14 @@ def discovery_routes(
     *,
     aggregated: bool = True,
     version: discovery.JSONObject | None = None,
+    core: bool = False,
 ) -> list[web.RouteDef]:
     """GET routes for `/api`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`, `/version`.
 
-    `aggregated=False` serves legacy discovery only (as an older aggregated server would)."""
+    `aggregated=False` serves legacy discovery only (as an older aggregated server would);
+    `core`: `/api` lists v1 (standalone, apiserver.standalone serves its namespaces)."""
     legacy_root = Document(discovery.encode(discovery.api_group_list()))
-    legacy_core = Document(discovery.encode(discovery.api_versions()))
+    legacy_core = Document(discovery.encode(discovery.api_versions(core=core)))
     by_version = {
         v: (
             Document(

@@ -61,7 +61,7 @@ async def _reached(
     deadline = loop.time() + FUTURE_WAIT
     while is_later(rv, current()):
         remaining = deadline - loop.time()
-        if remaining <= 0 or not await store.wait_for_change(current(), within=remaining):
+        if remaining <= 0 or not await store.wait_for_change(current(), remaining, current):
             if is_later(rv, current()):
                 raise too_large_resource_version(rv, current())
             return
@@ -127,6 +127,6 @@ async def feed_watch(
         for item in items:
             yield item
         rv = reached
-        moved = await store.wait_for_change(rv, within=bookmark_every)
+        moved = await store.wait_for_change(rv, within=bookmark_every, current=current)
         if not moved and options.allow_watch_bookmarks:
             yield WatchItem("BOOKMARK", resource_version=rv)

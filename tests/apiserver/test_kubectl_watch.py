@@ -174,7 +174,9 @@ async def test_too_old_version_is_410_expired(api: Server) -> None:
     current = (await api.ok("get", "mf", "configmap.settings", "-n", "shop", "-o", "json")).json()
     rv = int(current["metadata"]["resourceVersion"])
     # The same depth on the branch, another commit: history rewritten under the watcher.
-    rewritten = rv + 1 if rv % 1_000_000 < 999_999 else rv - 1
+    # A Manifest's version is its branch version times 10^6 (store.versions).
+    branch = rv // 1_000_000
+    rewritten = (branch + 1 if branch % 1_000_000 < 999_999 else branch - 1) * 1_000_000
     events = await _raw(api, f"watch=1&resourceVersion={rewritten}&timeoutSeconds=1")
     assert events[0]["type"] == "ERROR"
     assert events[0]["object"]["code"] == 410 and events[0]["object"]["reason"] == "Expired"
