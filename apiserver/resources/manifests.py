@@ -80,6 +80,8 @@ class _Lookup:
 
 
 class ManifestStrategy:
+    strategic_merge = True  # PATCH takes strategic merge patches (apiserver.registry)
+
     def __init__(
         self,
         store: AsyncStore,
@@ -531,13 +533,17 @@ class ManifestStrategy:
             return False
 
     def _last_applied(self, metadata: JSONObject, declared: JSONObject) -> str:
+        """What kubectl writes for a file holding the Manifest as served: byte for byte
+        (`annotations: {}`, Go's encoding/json), so re-applying it is "unchanged"."""
+        kept: JSONObject = {"annotations": {}}
+        kept.update((k, metadata[k]) for k in ("name", "namespace") if k in metadata)
         applied = {
             "apiVersion": GROUP_VERSION,
             "kind": self.info.kind,
-            "metadata": {k: metadata[k] for k in ("name", "namespace") if k in metadata},
+            "metadata": kept,
             "spec": {"object": declared},
         }
-        return json.dumps(applied, sort_keys=True, separators=(",", ":")) + "\n"
+        return go_json(applied) + "\n"
 
     def _provenance(self, key: ObjectKey) -> Any:
         """How a rendered object was made (None in a plain repository)."""
@@ -654,6 +660,15 @@ class ManifestStrategy:
             return str(data["c"]), (str(data["ns"]), str(data["n"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise status.BadRequest(f"invalid continue token {token!r}") from None
+
+
+def go_json(value: Any) -> str:
+    """json.Marshal's text: sorted keys, compact, UTF-8, and <, >, &, U+2028, U+2029
+    escaped as Go escapes them."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _applied(configuration: Any) -> Any:
