@@ -21,6 +21,7 @@ from apiserver.secrets.policy import ObjectTransformer, SecretPolicy, secret_saf
 from apiserver.validation_hook import ObjectValidator
 from kube import status
 from store.aio import AsyncStore
+from store.bookkeeping import bookkeeping_for
 
 log = logging.getLogger(__name__)
 STORE_KEY = web.AppKey("store", AsyncStore)
@@ -76,6 +77,8 @@ def make_app(
     authorize: Middleware | None = None,
 ) -> web.Application:
     """`authorize`: a middleware run after authentication (cluster mode: SubjectAccessReview)."""
+    if store.bookkeeping is None:
+        store.keep_bookkeeping(bookkeeping_for(store.store))
     handlers = ResourceHandlers(
         build_strategies(store, validator, bookmark_every=bookmark_every, transform=transform)
     )

@@ -68,7 +68,10 @@ def respond(
         text = yaml.safe_dump(body, sort_keys=False, default_flow_style=False, allow_unicode=True)
     else:
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    response = web.Response(text=text, status=code, content_type=media, charset=None)
+    # The bare media type, as kube-apiserver sends it: lightkube, for one, reads an error
+    # body only when Content-Type is exactly `application/json` (aiohttp adds a charset to
+    # a text body).
+    response = web.Response(body=text.encode(), status=code, headers={"Content-Type": media})
     for warning in warnings or []:
         response.headers.add("Warning", warning_header(warning))
     return response

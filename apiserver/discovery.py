@@ -32,9 +32,11 @@ _GROUP_VERSION_FOR_DISCOVERY: Final = {"groupVersion": GROUP_VERSION, "version":
 # --- legacy discovery -----------------------------------------------------------------------
 
 
-def api_versions() -> JSONObject:
-    """`/api`: no core group here. An empty APIVersions is what client-go tolerates best."""
-    return {"kind": "APIVersions", "versions": [], "serverAddressByClientCIDRs": []}
+def api_versions(*, core: bool = False) -> JSONObject:
+    """`/api`: no core group here (an empty APIVersions is what client-go tolerates best),
+    or, standalone, the v1 whose namespaces apiserver.standalone serves."""
+    versions = ["v1"] if core else []
+    return {"kind": "APIVersions", "versions": versions, "serverAddressByClientCIDRs": []}
 
 
 def api_group() -> JSONObject:

@@ -8,6 +8,7 @@ otherwise: legacy is always acceptable (the aggregator falls back to it).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,7 +66,8 @@ class Document:
 
 
 def _status_response(error: NotAcceptable) -> web.Response:
-    return web.json_response(error.status(), status=error.code)
+    body = json.dumps(error.status(), separators=(",", ":")).encode()
+    return web.Response(body=body, status=error.code, headers={"Content-Type": JSON})
 
 
 # --- discovery ------------------------------------------------------------------------------
@@ -76,12 +78,14 @@ def discovery_routes(
     *,
     aggregated: bool = True,
     version: discovery.JSONObject | None = None,
+    core: bool = False,
 ) -> list[web.RouteDef]:
     """GET routes for `/api`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`, `/version`.
 
-    `aggregated=False` serves legacy discovery only (as an older aggregated server would)."""
+    `aggregated=False` serves legacy discovery only (as an older aggregated server would);
+    `core`: `/api` lists v1 (standalone, apiserver.standalone serves its namespaces)."""
     legacy_root = Document(discovery.encode(discovery.api_group_list()))
-    legacy_core = Document(discovery.encode(discovery.api_versions()))
+    legacy_core = Document(discovery.encode(discovery.api_versions(core=core)))
     by_version = {
         v: (
             Document(
@@ -126,13 +130,15 @@ def discovery_routes(
             document = versions.setdefault(info["gitVersion"], Document(discovery.encode(info)))
         return document.response(request)
 
-    return [
-        web.get("/api", api),
-        web.get("/apis", apis),
-        web.get(f"/apis/{GROUP}", api_group),
-        web.get(f"/apis/{GROUP_VERSION}", api_resources),
-        web.get("/version", server_version),
-    ]
+    # kube-apiserver answers these with a trailing slash too (kr8s asks for `/version/`).
+    served = {
+        "/api": api,
+        "/apis": apis,
+        f"/apis/{GROUP}": api_group,
+        f"/apis/{GROUP_VERSION}": api_resources,
+        "/version": server_version,
+    }
+    return [web.get(p, h) for path, h in served.items() for p in (path, f"{path}/")]
 
 
 # --- OpenAPI --------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from apiserver.resources.info import GROUP, GROUP_VERSION
 from kube import status
 from kube.meta import dns1123_label_errors, partial_object_metadata, partial_object_metadata_list
 from kube.negotiation import (
+    PATCH_TYPES_WITH_STRATEGIC,
+    PATCH_TYPES_WITHOUT_STRATEGIC,
     Conversion,
     OutputFormat,
     check_conversion_fits,
@@ -115,7 +117,11 @@ class ResourceHandlers:
             )
         if request.method == "PATCH":
             self._allow(strategy, "patch")
-            kind = patch_type(request.headers.get("Content-Type"))
+            strategic = getattr(strategy, "strategic_merge", False)
+            kind = patch_type(
+                request.headers.get("Content-Type"),
+                PATCH_TYPES_WITH_STRATEGIC if strategic else PATCH_TYPES_WITHOUT_STRATEGIC,
+            )
             body = await codec.read_object(request, patch=True)
             obj, created = await registry.patch(strategy, ctx, ns, name, kind, body)
             return codec.respond(request, obj, code=201 if created else 200, warnings=ctx.warnings)

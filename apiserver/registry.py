@@ -12,7 +12,7 @@ import jsonpatch
 from apiserver.context import RequestContext
 from apiserver.resources.base import JSONObject, Strategy
 from apiserver.resources.info import GROUP, GROUP_VERSION
-from kube import bodies, status
+from kube import bodies, status, strategic
 from kube.negotiation import PatchType
 
 
@@ -111,6 +111,10 @@ def _apply_patch(
         if not isinstance(body, dict):
             raise status.BadRequest("a merge patch must be a JSON object")
         return merge_patch(current, body)
+    if kind is PatchType.STRATEGIC_MERGE_PATCH:
+        if not isinstance(body, dict):
+            raise status.BadRequest("a strategic merge patch must be a JSON object")
+        return strategic_manifest_patch(current, body)
     if kind is PatchType.JSON_PATCH:
         if not isinstance(body, list):
             raise status.BadRequest("a JSON patch must be a list of operations")
@@ -137,6 +141,29 @@ def _check_patched(strategy: Strategy, name: str, patched: Any) -> None:
         raise status.Invalid(
             gk, name, [status.FieldError.invalid("patch", status.OMITTED, str(exc))]
         ) from None
+
+
+def strategic_manifest_patch(current: JSONObject, patch: JSONObject) -> Any:
+    """A strategic merge patch of a Manifest: its own fields merge as a merge patch does,
+    `spec.object` with the list semantics of the declared kind's schema (kube.strategic;
+    a kind without a built-in schema gets merge-patch lists: replaced)."""
+    spec = patch.get("spec")
+    inner = spec.get("object") if isinstance(spec, dict) else None
+    rest = patch
+    if isinstance(inner, dict):
+        rest = {**patch, "spec": {k: v for k, v in spec.items() if k != "object"}}  # type: ignore[union-attr]
+    result = strategic.apply(current, rest, None)
+    if isinstance(inner, dict):
+        declared = (current.get("spec") or {}).get("object") or {}
+        api_version = inner.get("apiVersion", declared.get("apiVersion"))
+        kind = inner.get("kind", declared.get("kind"))
+        node = (
+            strategic.kind_schema(api_version, kind)
+            if isinstance(api_version, str) and isinstance(kind, str)
+            else None
+        )
+        result.setdefault("spec", {})["object"] = strategic.apply(declared, inner, node)
+    return result
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -35,9 +35,9 @@ def make_api_app(
 ) -> web.Application:
     """`standalone`: no kube-apiserver in front, so answer the few core lookups kubectl makes.
     `authorize`: a middleware run after authentication (cluster mode, see apiserver.cluster)."""
-    routes = [*discovery_routes(info.ALL), *openapi_routes(info.ALL)]
+    routes = [*discovery_routes(info.ALL, core=standalone), *openapi_routes(info.ALL)]
     if standalone:
-        routes.extend(standalone_routes())
+        routes.extend(standalone_routes(store))
     if hook_secret:
         routes.extend(hooks.routes(store, hook_secret))
     return make_app(

@@ -251,6 +251,14 @@ PATCH_TYPES_WITHOUT_STRATEGIC: Final = (
 )
 """What a custom-resource-like endpoint accepts (no strategic merge, no CBOR)."""
 
+PATCH_TYPES_WITH_STRATEGIC: Final = (
+    PatchType.JSON_PATCH,
+    PatchType.MERGE_PATCH,
+    PatchType.STRATEGIC_MERGE_PATCH,
+    PatchType.APPLY_YAML,
+)
+"""What Manifests accept: strategic merge inside `spec.object`, by the kind's schema."""
+
 
 def patch_type(
     content_type: str | None, supported: Sequence[PatchType] = PATCH_TYPES_WITHOUT_STRATEGIC

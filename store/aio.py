@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from store.bookkeeping import Bookkeeping, Record
 from store.errors import Problem, StoreError
 from store.history import History, Revision, RevisionPage
 from store.keys import ObjectKey
@@ -107,7 +108,13 @@ class AsyncStore:
         self._poller: asyncio.Task[None] | None = None
         self._queued: list[tuple[WriteRequest, asyncio.Future[WriteResult]]] = []
         self._batcher: asyncio.Task[None] | None = None
+        self.bookkeeping: Bookkeeping | None = None
         store.on_change(self._tip_moved)
+
+    def keep_bookkeeping(self, bookkeeping: Bookkeeping) -> None:
+        """Serve `bookkeeping` beside the branch: its changes wake watchers too."""
+        self.bookkeeping = bookkeeping
+        bookkeeping.on_change(lambda: self._tip_moved(self.store.head))
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -214,6 +221,12 @@ class AsyncStore:
                 else:
                     done.set_result(result)
 
+    async def bookkeep(self, key: ObjectKey, record: Record | None, who: Requester,
+                       **kwargs: Any) -> str:  # fmt: skip
+        """Bookkeeping.write in the writer thread, after any write queued before it."""
+        assert self.bookkeeping is not None
+        return await self._write(self.bookkeeping.write, key, record, who, **kwargs)
+
     async def revert(
         self, revision: str, namespace: str, who: Requester, **kwargs: Any
     ) -> WriteResult:
@@ -226,11 +239,18 @@ class AsyncStore:
 
     # ---- change notification ------------------------------------------------------
 
-    async def wait_for_change(self, resource_version: str, within: float | None = None) -> bool:
-        """Wait until the tip is no longer at `resource_version`; False on timeout."""
+    async def wait_for_change(
+        self,
+        resource_version: str,
+        within: float | None = None,
+        current: Callable[[], str] | None = None,
+    ) -> bool:
+        """Wait until the tip (or `current()`, a version that bookkeeping moves too) is no
+        longer at `resource_version`; False on timeout."""
         loop = asyncio.get_running_loop()
         deadline = None if within is None else loop.time() + within
-        while self.store.head.resource_version == resource_version:
+        at = current or (lambda: self.store.head.resource_version)
+        while at() == resource_version:
             moved = self._moved
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
@@ -264,6 +284,8 @@ class AsyncStore:
             fetch = self.store.remote is not None and loop.time() >= next_fetch
             try:
                 await self._read(self.store.sync if fetch else self.store.refresh)
+                if self.bookkeeping is not None:
+                    await self._read(self.bookkeeping.refresh)
             except StoreError as exc:  # an unreachable remote: reads go on from the last fetch
                 log.info("%s", exc.message)
             except Exception:  # keep polling; the next round may work

@@ -48,6 +48,9 @@ class WatchEvent:
     type: Literal["ADDED", "MODIFIED", "DELETED"]
     object: StoredObject
     resource_version: str  # of the commit that made the change
+    # MODIFIED: the object before the change (a selector watch sees an object leave or
+    # enter the selection: kube-apiserver's filter looks at both).
+    previous: StoredObject | None = None
 
 
 @dataclass(frozen=True)

@@ -987,9 +987,12 @@ def timeline_events(timeline: Timeline, since_rv: str) -> tuple[list[WatchEvent]
         if entry is None or change.meta is None:
             continue  # older than the window: changes_since already refused that
         stored = stored_object(entry, change.meta)
+        previous = None
         if change.type == "DELETED":  # the last state, at the version that deleted it
             stored = stored._replace(resource_version=step.resource_version)
-        events.append(WatchEvent(change.type, stored, step.resource_version))
+        elif change.type == "MODIFIED" and change.before is not None:
+            previous = stored_object(change.before, change.meta)
+        events.append(WatchEvent(change.type, stored, step.resource_version, previous))
     return events, reached
 
 

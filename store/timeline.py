@@ -27,6 +27,17 @@ def resource_version(position: int, commit_id: str) -> str:
     return str((position + 1) * 1_000_000 + int(commit_id[:8], 16) % 1_000_000)
 
 
+def depth(rv: str) -> int:
+    """How far along the branch a resourceVersion is (1 = the root commit)."""
+    return int(rv) // 1_000_000
+
+
+def is_later(rv: str, than: str) -> bool:
+    """Whether `rv` is further along the branch than `than` (a version not reached yet:
+    one at the same depth with another commit is not later, it is Expired)."""
+    return depth(rv) > depth(than)
+
+
 @dataclass(frozen=True)
 class ObjectMeta:
     """What history says about an object: stable uid, creation and last change."""

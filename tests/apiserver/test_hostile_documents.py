@@ -110,7 +110,7 @@ async def test_non_finite_numbers_are_refused_and_never_break_a_namespace(api: S
     for output in ("json", "yaml", "name"):
         listed = await api.ok("get", "mf", "-n", "shop", "-o", output)
         assert "configmap.settings" in listed.out
-        assert "ratio" not in listed.out
+        assert "configmap.ratio" not in listed.out
     assert any("ratio.yaml" in str(p) and ".inf" in str(p) for p in api.store.problems())
 
 

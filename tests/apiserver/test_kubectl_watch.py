@@ -171,7 +171,13 @@ async def test_bookmarks_and_initial_events(api: Server) -> None:
 
 async def test_too_old_version_is_410_expired(api: Server) -> None:
     await api.ok("apply", "-f", "-", stdin=CONFIGMAP)
-    events = await _raw(api, "watch=1&resourceVersion=99000001&timeoutSeconds=1")
+    current = (await api.ok("get", "mf", "configmap.settings", "-n", "shop", "-o", "json")).json()
+    rv = int(current["metadata"]["resourceVersion"])
+    # The same depth on the branch, another commit: history rewritten under the watcher.
+    # A Manifest's version is its branch version times 10^6 (store.versions).
+    branch = rv // 1_000_000
+    rewritten = (branch + 1 if branch % 1_000_000 < 999_999 else branch - 1) * 1_000_000
+    events = await _raw(api, f"watch=1&resourceVersion={rewritten}&timeoutSeconds=1")
     assert events[0]["type"] == "ERROR"
     assert events[0]["object"]["code"] == 410 and events[0]["object"]["reason"] == "Expired"
 
@@ -289,7 +295,11 @@ async def test_revisions_watch_resumes_oldest_first_and_refuses_a_lost_version(
         ("ADDED", newest[1]),
         ("ADDED", newest[0]),
     ]
-    lost = await api.ok("get", "--raw", f"{base}?watch=1&resourceVersion=99000001&timeoutSeconds=1")
+    # The same depth as the first commit, another commit: rewritten history.
+    lost_rv = int(rv) + 1 if int(rv) % 1_000_000 < 999_999 else int(rv) - 1
+    lost = await api.ok(
+        "get", "--raw", f"{base}?watch=1&resourceVersion={lost_rv}&timeoutSeconds=1"
+    )
     error = json.loads(lost.out.splitlines()[0])
     assert (error["type"], error["object"]["code"], error["object"]["reason"]) == (
         "ERROR",
