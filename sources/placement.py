@@ -61,6 +61,10 @@ def place(store: RenderedStore, operations: Sequence[Operation]) -> list[Operati
             from store.errors import AlreadyExists  # noqa: PLC0415
 
             raise AlreadyExists(f"{key} already exists")
+        if isinstance(op, Put) and same(op.obj, rendered.obj):
+            # Nothing to place: a write that only keeps bookkeeping (a finalizer, a
+            # controller's annotation) must work on a base's objects too.
+            continue
         if rendered.source.kind == "File":  # a source's own manifest, served from its file
             result = None
             path, segment, item, document = _locate(store, key, rendered, rendered.files[0])

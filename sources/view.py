@@ -266,9 +266,10 @@ class RenderedStore:
             return self.git.apply(operations, who, **kwargs)
         from sources.placement import place  # noqa: PLC0415 - the write side of the view
 
-        return self._rendered_result(
-            self.git.apply(place(self, operations), who, **kwargs), operations
-        )
+        placed = place(self, operations)
+        if not placed:  # nothing changes in Git (a write of bookkeeping only)
+            return self._rendered_result(WriteResult(None, "", {}, dry_run), operations)
+        return self._rendered_result(self.git.apply(placed, who, **kwargs), operations)
 
     def apply_batch(self, requests: Sequence[WriteRequest]) -> list[WriteResult | StoreError]:
         if not self.rendering:
@@ -277,24 +278,30 @@ class RenderedStore:
 
         placed: list[WriteRequest] = []
         failed: dict[int, StoreError] = {}
+        unchanged: set[int] = set()
         for index, request in enumerate(requests):
             try:
-                placed.append(
-                    WriteRequest(
-                        place(self, request.operations),
-                        request.who,
-                        request.message,
-                        request.request_id,
-                        request.trailers,
-                    )
-                )
+                operations = place(self, request.operations)
             except StoreError as exc:
                 failed[index] = exc
+                continue
+            if not operations:
+                unchanged.add(index)
+                continue
+            placed.append(
+                WriteRequest(
+                    operations, request.who, request.message, request.request_id, request.trailers
+                )
+            )
         answers = iter(self.git.apply_batch(placed))
         results: list[WriteResult | StoreError] = []
         for index, request in enumerate(requests):
             if index in failed:
                 results.append(failed[index])
+                continue
+            if index in unchanged:
+                nothing = WriteResult(None, "", {})
+                results.append(self._rendered_result(nothing, request.operations))
                 continue
             answer = next(answers)
             results.append(

@@ -189,7 +189,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     tls = ReloadingServerTLS(str(values["cert-file"]), str(values["key-file"]))
     if values.get("repo"):
         store = GitStore(values["repo"], branch=values.get("branch"), remote=_remote(values))
-        count = store.head.snapshot.count()
         interval = float(values.get("fetch-interval") or 15)
         sources = argparse.Namespace(
             repo_url=values.get("repo-url") or [],
@@ -203,10 +202,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     else:
         desired = load_desired_dir(Path(values["desired-dir"]))
-        count = len(desired)
+        logging.getLogger("gitplane.webhook").info("declared: %d objects", len(desired))
         app = make_app(desired, config)
     logging.getLogger("gitplane.webhook").info(
-        "serving %d declared objects on https://%s:%s", count, values["bind"], values["port"]
+        "serving on https://%s:%s", values["bind"], values["port"]
     )
     fd = values.get("listen-fd")
     sock = socket.socket(fileno=int(fd)) if fd is not None else None

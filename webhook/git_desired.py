@@ -6,6 +6,8 @@ server's writes, in the same process) move that snapshot forward as commits arri
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from sources.engine import Settings
@@ -16,6 +18,8 @@ from store.repo import GitStore
 from webhook.config import WebhookConfig
 from webhook.desired import Declared, mode_of
 from webhook.server import make_app
+
+log = logging.getLogger("gitplane.webhook")
 
 
 class GitDesiredState:
@@ -60,6 +64,7 @@ def make_git_app(
     keeps it at the branch tip (fetching the remote, if the store has one) for as long
     as the app runs."""
     rendered, _ = desired_store(store, settings)
+    log.info("declared: %d objects", rendered.head.snapshot.count())
     app = make_app(GitDesiredState(rendered), config)
     follow = AsyncStore(rendered, fetch_interval=fetch_interval)
 

@@ -383,6 +383,9 @@ class ManifestStrategy:
             # As kube-apiserver: marked for deletion, gone once its finalizers are.
             if record.get("deletion") or ctx.dry_run:
                 return last
+            # Refused now if it could never be committed (a base's object): else the
+            # controller removing its finalizer would be the one told no.
+            await self._write(replace(ctx, dry_run=True), key, Delete(key, None), {})
             deletion = {
                 "timestamp": timestamp(int(time.time())),
                 "user": ctx.user.username,

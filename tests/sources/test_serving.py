@@ -109,6 +109,36 @@ async def test_an_overlays_own_resource_is_edited_in_its_file_and_a_bases_is_ref
     assert api.git("rev-parse", "HEAD") == head  # nothing written to the base
 
 
+async def test_controllers_keep_bookkeeping_on_a_bases_objects_without_touching_git(
+    overlays: Server,
+) -> None:
+    """A finalizer and a controller's annotation on an object a base renders change no
+    file (they are bookkeeping); a deletion that could never be committed is refused
+    when asked for, not when the controller removes its finalizer."""
+    api = overlays
+    head = api.git("rev-parse", "HEAD")
+    where = ("-n", "my-app-prod")
+    await api.ok("annotate", "mf", "deployment.my-app", *where, "kopf.zalando.org/done=yes")
+    await api.ok(
+        "patch", "mf", "deployment.my-app", *where, "--type", "merge",
+        "-p", '{"metadata":{"finalizers":["example.com/cleanup"]}}',
+    )  # fmt: skip
+    got = (await api.ok("get", "mf", "deployment.my-app", *where, "-o", "json")).json()
+    assert got["metadata"]["finalizers"] == ["example.com/cleanup"]
+    assert got["metadata"]["annotations"]["kopf.zalando.org/done"] == "yes"
+    assert api.git("rev-parse", "HEAD") == head
+    assert len(api.git("rev-list", "refs/gitplane/bookkeeping/main").split()) == 2
+    refused = await api.kubectl("delete", "mf", "deployment.my-app", *where, "--wait=false")
+    assert refused.code != 0 and "kustomization" in refused.err, refused.err
+    got = (await api.ok("get", "mf", "deployment.my-app", *where, "-o", "json")).json()
+    assert "deletionTimestamp" not in got["metadata"]
+    await api.ok(
+        "patch", "mf", "deployment.my-app", *where, "--type", "json",
+        "-p", '[{"op":"remove","path":"/metadata/finalizers"}]',
+    )  # fmt: skip
+    assert api.git("rev-parse", "HEAD") == head
+
+
 async def test_a_failing_commit_is_reported_and_the_last_good_render_stays(
     overlays: Server,
 ) -> None:
