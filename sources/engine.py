@@ -101,13 +101,20 @@ class Engine:
         self._cache_dir = workspace / "renders"
         self._local = threading.local()
         self.renders = 0  # tool runs (tests and benches read it)
-        # source key -> (the tree a write's check rendered on, the files it wrote, objects)
         self._applications: dict[tuple[Any, ...], tuple[dict[str, Any], list[Source]]] = {}
+        # source key -> (the tree a write's check rendered on, the files it wrote, objects)
         self._handovers: dict[
             tuple[Any, ...], tuple[str | None, dict[str, str | None], tuple[Rendered, ...]]
         ] = {}
         self._placements: dict[
             tuple[int, str, int], tuple[dict[str, Any], dict[str, Any], ObjectKey]
+        ] = {}
+        self._manifests: dict[
+            tuple[int, str, int], tuple[dict[str, Any], tuple[ObjectKey, Rendered] | None]
+        ] = {}
+        # id(result) -> (result, hash of the cluster kinds, its placed objects, problems)
+        self._placed_results: dict[
+            int, tuple[RenderResult, int, list[tuple[ObjectKey, Rendered]], list[str]]
         ] = {}
 
     def _repo(self) -> pygit2.Repository:
@@ -291,8 +298,10 @@ class Engine:
         parent = result.source.ref
         children: list[Source] = []
         for rendered in result.objects:
+            kind = _source_kind(rendered.obj)
+            if kind is None:
+                continue
             obj = _with_namespace(rendered.obj, result.source.destination)
-            kind = _source_kind(obj)
             origin = rendered.files[0] if rendered.files else parent.declared_in
             if kind == "Application":
                 children += argo.application_sources(
@@ -642,33 +651,32 @@ class Engine:
         kinds = frozenset(cluster_kinds)
         for key in sorted(state.results, key=lambda k: tuple(str(p) for p in k)):
             result = state.results[key]
-            source = result.source
-            for rendered in result.objects:
-                if rendered.hook:
-                    continue
-                try:
-                    obj, object_key = self._placed(rendered.obj, source, kinds)
-                except Invalid as exc:
-                    causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes)
-                    where = rendered.files[0] if rendered.files else ""
-                    state.problems.append(f"{source.ref}: {where}: {causes}")
-                    continue
+            placed, problems = self._placed_result(result, kinds)
+            state.problems += problems
+            for object_key, rendered in placed:
                 if object_key in state.objects:
                     state.conflicts.append(
-                        Conflict(object_key, state.objects[object_key].source, source.ref)
+                        Conflict(object_key, state.objects[object_key].source, result.source.ref)
                     )
                     continue
-                state.objects[object_key] = replace(rendered, obj=obj)
+                state.objects[object_key] = rendered
         for path, obj in documents:  # the sources' own manifests, where they were applied
-            kind = _source_kind(obj)
-            if kind not in (
-                "Application",
-                "Kustomization",
-                "HelmRelease",
-                "GitRepository",
-                "ApplicationSet",
-            ):
-                continue
+            placed_manifest = self._source_manifest(path, obj, kinds)
+            if placed_manifest is not None and placed_manifest[0] not in state.objects:
+                state.objects[placed_manifest[0]] = placed_manifest[1]
+
+    def _source_manifest(
+        self, path: str, obj: dict[str, Any], kinds: frozenset[tuple[str, str]]
+    ) -> tuple[ObjectKey, Rendered] | None:
+        """A source's own manifest served where it was applied (None: not a source's),
+        worked out once for an unchanged document."""
+        memo = (id(obj), path, hash(kinds))
+        known = self._manifests.get(memo)
+        if known is not None and known[0] is obj:
+            return known[1]
+        kind = _source_kind(obj)
+        found: tuple[ObjectKey, Rendered] | None = None
+        if kind is not None:
             default = (
                 argo.DEFAULT_NAMESPACE
                 if kind in ("Application", "ApplicationSet")
@@ -676,11 +684,41 @@ class Engine:
             )
             try:
                 object_key = key_of(obj, default, kinds)
-            except Invalid:
-                continue
-            if object_key not in state.objects:
                 ref = SourceRef("File", "", path, path)
-                state.objects[object_key] = Rendered(_with_namespace(obj, default), ref, (path,))
+                found = object_key, Rendered(_with_namespace(obj, default), ref, (path,))
+            except Invalid:
+                found = None
+        if len(self._manifests) > 200_000:
+            self._manifests.clear()
+        self._manifests[memo] = (obj, found)
+        return found
+
+    def _placed_result(
+        self, result: RenderResult, kinds: frozenset[tuple[str, str]]
+    ) -> tuple[list[tuple[ObjectKey, Rendered]], list[str]]:
+        """A result's objects in their destination with their keys, and the problems of
+        those no reconciler could apply; a result kept from the last commit is placed
+        once (a commit costs what it changed, not the number of objects)."""
+        known = self._placed_results.get(id(result))
+        if known is not None and known[0] is result and known[1] == hash(kinds):
+            return known[2], known[3]
+        placed: list[tuple[ObjectKey, Rendered]] = []
+        problems: list[str] = []
+        for rendered in result.objects:
+            if rendered.hook:
+                continue
+            try:
+                obj, object_key = self._placed(rendered.obj, result.source, kinds)
+            except Invalid as exc:
+                causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes)
+                where = rendered.files[0] if rendered.files else ""
+                problems.append(f"{result.source.ref}: {where}: {causes}")
+                continue
+            placed.append((object_key, replace(rendered, obj=obj)))
+        if len(self._placed_results) > 100_000:
+            self._placed_results.clear()
+        self._placed_results[id(result)] = (result, hash(kinds), placed, problems)
+        return placed, problems
 
     def _placed(
         self, obj: dict[str, Any], source: Source, kinds: frozenset[tuple[str, str]]
@@ -773,11 +811,18 @@ def _tree_of(repo: pygit2.Repository, commit: str | None) -> str | None:
     return str(repo[commit].peel(pygit2.Tree).id) if commit else None
 
 
+_SOURCE_KINDS = frozenset(
+    {"Application", "ApplicationSet", "Kustomization", "HelmRelease", "GitRepository"}
+)
+
+
 def _source_kind(obj: Any) -> str | None:
     if not isinstance(obj, dict):
         return None
-    group, _ = split_api_version(str(obj.get("apiVersion", "")))
     kind = obj.get("kind")
+    if kind not in _SOURCE_KINDS:  # most documents: called for each on every commit
+        return None
+    group, _ = split_api_version(str(obj.get("apiVersion", "")))
     if group == "argoproj.io" and kind in ("Application", "ApplicationSet"):
         return str(kind)
     if group == "kustomize.toolkit.fluxcd.io" and kind == "Kustomization":

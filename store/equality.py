@@ -7,6 +7,8 @@ from typing import Any
 
 def same(a: Any, b: Any) -> bool:
     """JSON equality: True and 1 differ, key order does not matter."""
+    if a is b and isinstance(a, (dict, list)):  # one shared object (a kept render)
+        return True
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
