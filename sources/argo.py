@@ -108,7 +108,12 @@ def application_sources(
         tool, reason = _tool(entry, tree, directory)
         options: dict[str, Any] = {"index": index}
         if tool == "helm":
-            options["helm"] = _helm_call(entry, ref, namespace, directory, refs, target).__dict__
+            try:
+                call = _helm_call(entry, ref, namespace, directory, refs, target)
+            except _NotRendered as exc:
+                found.append(skipped(str(exc), index, directory))
+                continue
+            options["helm"] = call.__dict__
         elif tool == "kustomize":
             options["kustomize"] = entry.get("kustomize") or {}
         else:
@@ -167,19 +172,16 @@ def _helm_call(
     helm = mapping(entry.get("helm"))
     files: list[str] = []
     for value_file in helm.get("valueFiles") or []:
-        if not isinstance(value_file, str):
-            continue
-        resolved = _value_file(value_file, directory, refs, target)
-        if resolved is not None:
-            files.append(resolved)
+        if isinstance(value_file, str):
+            files.append(_value_file(value_file, directory, refs, target))
     inline: Any = helm.get("valuesObject")
     if inline is None and isinstance(helm.get("values"), str):
         from store.loader import LoadError, load_yaml  # noqa: PLC0415 - rarely needed
 
         try:
             inline = load_yaml(helm["values"])
-        except LoadError:
-            inline = None
+        except LoadError as exc:
+            raise _NotRendered(f"helm.values is not valid YAML: {exc}") from None
     parameters = tuple(
         (
             "--set-string" if p.get("forceString") else "--set",
@@ -200,19 +202,30 @@ def _helm_call(
     )
 
 
+class _NotRendered(Exception):
+    """Why a source is reported rather than rendered (never guessed without a file)."""
+
+
 def _value_file(
     value_file: str, directory: str, refs: dict[str, dict[str, Any]], target: Target
-) -> str | None:
+) -> str:
+    """The repository path of a values file, as Argo CD resolves it (absolute paths
+    from the repository's root, `$ref/...` from the source named `ref`)."""
     found = _REF.match(value_file)
-    if found:
-        source = refs.get(found.group(1))
-        if source is None or not target.is_this_repository(source.get("repoURL")):
-            return None  # another repository's file: cannot be read here
-        return normalize(found.group(2))
     try:
+        if found:
+            source = refs.get(found.group(1))
+            if source is None:
+                raise _NotRendered(f"values file {value_file}: no source has ref {found.group(1)}")
+            if not target.is_this_repository(source.get("repoURL")):
+                raise _NotRendered(
+                    f"values file {value_file} is in another repository, which cannot be"
+                    " read offline"
+                )
+            return normalize(found.group(2))
         return join(directory, value_file)
     except ValueError:
-        return None
+        raise _NotRendered(f"values file {value_file} leaves the repository") from None
 
 
 def kustomize_edit(options: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ components, patches, generators' files...); the build itself is always kustomize
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import posixpath
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sources.gittree import GitTree, join, normalize
+from store.documents import split_segments
 from store.loader import LoadError, load_yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -29,6 +31,7 @@ class Closure:
     files: set[str] = field(default_factory=set)
     remote: list[str] = field(default_factory=list)  # references that need the network
     missing: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)  # paths that leave the repository
 
     def key(self, tree: GitTree, settings: Any) -> str:
         """One id for what the build reads and how it is asked to build it."""
@@ -72,14 +75,29 @@ def kustomize_closure(tree: GitTree, directory: str, closure: Closure | None = N
         return closure  # kustomize will say what is wrong with it
     if not isinstance(config, dict):
         return closure
-    for reference in _references(config):
+    _follow(tree, directory, _references(config), closure, found)
+    for plugin in _plugin_files(config):
+        with contextlib.suppress(ValueError):
+            path = join(directory, plugin)
+            if not plugin.startswith("/") and tree.is_file(path):
+                _follow(tree, directory, _plugin_references(tree, path), closure, path)
+    return closure
+
+
+def _follow(
+    tree: GitTree, directory: str, references: list[str], closure: Closure, named_in: str
+) -> None:
+    """Add what each reference (from `directory`, named in the file `named_in`) reads."""
+    for reference in references:
         if any(marker in reference for marker in _REMOTE_MARKERS):
             closure.remote.append(reference)
             continue
         try:
+            if reference.startswith("/"):  # kustomize reads it from the disk, not the tree
+                raise ValueError(reference)
             path = join(directory, reference)
         except ValueError:
-            closure.missing.append(reference)
+            closure.outside.append(f"{named_in} refers to {reference}")
             continue
         if tree.is_dir(path):
             kustomize_closure(tree, path, closure)
@@ -87,7 +105,43 @@ def kustomize_closure(tree: GitTree, directory: str, closure: Closure | None = N
             closure.files.add(path)
         else:
             closure.missing.append(reference)
-    return closure
+
+
+def _plugin_references(tree: GitTree, path: str) -> list[str]:
+    """The paths a built-in generator's or transformer's configuration file names
+    (`transformers: [patch.yaml]` whose PatchTransformer has a `path`), read from the
+    kustomization's directory as kustomize reads them."""
+    documents = []
+    for segment in split_segments((tree.read(path) or b"").decode("utf-8", "replace")):
+        try:
+            documents.append(load_yaml(segment))
+        except LoadError:
+            continue  # kustomize will say what is wrong with it
+    found: list[str] = []
+    for doc in documents:
+        if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("builtin"):
+            continue
+        found += [v for v in (doc.get("path"),) if isinstance(v, str) and "\n" not in v]
+        for name in ("paths", "files", "envs"):
+            values = doc.get(name)
+            if isinstance(values, list):
+                found += [v.split("=", 1)[-1] for v in values if isinstance(v, str)]
+        if isinstance(doc.get("env"), str):
+            found.append(doc["env"])
+        for item in doc.get("replacements") or []:
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                found.append(item["path"])
+    return [posixpath.normpath(p) for p in found]
+
+
+def _plugin_files(config: dict[str, Any]) -> list[str]:
+    """The generator and transformer configuration files a kustomization names."""
+    found: list[str] = []
+    for field_name in ("generators", "transformers", "validators"):
+        values = config.get(field_name)
+        if isinstance(values, list):
+            found += [v for v in values if isinstance(v, str) and "\n" not in v]
+    return found
 
 
 def _references(config: dict[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ from sources.gittree import GitTree, join, normalize
 from sources.helm import HelmInvocation, template
 from sources.kustomize import build
 from sources.model import Rendered, RenderError, RenderResult, Source, SourceRef, mapping
+from sources.sandbox import Sandbox
 from sources.workspace import Workspace
 from store.errors import Invalid
 from store.keys import CLUSTER_SCOPED_KINDS, ObjectKey, key_of, split_api_version
@@ -97,6 +99,8 @@ class Engine:
         self.repository = repository
         self.settings = settings or Settings()
         self.workspace = Workspace(workspace)
+        tools = tuple(t for t in (shutil.which("kubectl"), shutil.which("helm")) if t)
+        self.sandbox = Sandbox(workspace, tools)  # the tools run confined to the workspace
         self._cache: dict[str, tuple[tuple[Rendered, ...], str]] = {}  # inputs -> (objects, error)
         self._cache_dir = workspace / "renders"
         self._local = threading.local()
@@ -386,6 +390,10 @@ class Engine:
         }
         if source.tool == "kustomize":
             closure = kustomize_closure(tree, source.path)
+            if closure.outside:  # Flux and Argo CD read nothing outside the checkout either
+                raise RenderError(
+                    f"{closure.outside[0]}, outside the repository: gitplane does not read it"
+                )
             if source.flavour == "flux":
                 settings["variables"], files = self._flux_variables(source, documents)
                 closure.files |= set(files)
@@ -432,6 +440,7 @@ class Engine:
                             edit=flux.kustomize_edit(mapping(options.get("flux"))),
                             generate=True,
                             load_restrictor="LoadRestrictionsNone",
+                            run=self.sandbox.run,
                         )
                     else:
                         if kustomization_file(tree, source.path) is None:
@@ -440,6 +449,7 @@ class Engine:
                             copy,
                             source.path,
                             edit=argo.kustomize_edit(mapping(options.get("kustomize"))),
+                            run=self.sandbox.run,
                         )
                 objects = [(obj, files) for obj, files in built]
                 if source.flavour == "flux":
@@ -469,7 +479,7 @@ class Engine:
             missing = [f for f in call.value_files if not tree.is_file(f)]
             if missing:
                 raise RenderError(f"values file {missing[0]} does not exist in the repository")
-            rendered = template(root, source.path, call)
+            rendered = template(root, source.path, call, self.sandbox.run)
             return tuple(Rendered(obj, ref, files, hook) for obj, files, hook in rendered)
 
     def _flux_post_build(

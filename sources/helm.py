@@ -21,7 +21,7 @@ import yaml
 
 from kube.kinds import builtin_group_versions
 from sources.gittree import join
-from sources.kustomize import RENDER_TIMEOUT
+from sources.kustomize import RENDER_TIMEOUT, Runner
 from sources.model import RenderError
 from store.documents import is_blank, is_list, split_segments
 from store.loader import LoadError, load_yaml
@@ -54,13 +54,14 @@ def helm() -> str:
 
 
 def template(
-    tree_root: Path, chart: str, call: HelmInvocation
+    tree_root: Path, chart: str, call: HelmInvocation, run: Runner = subprocess.run
 ) -> list[tuple[dict[str, Any], tuple[str, ...], bool]]:
     """(object, provenance, is_hook) for every object the chart renders."""
     chart_dir = tree_root / chart if chart else tree_root
     if not (chart_dir / "Chart.yaml").is_file():
         raise RenderError(f"{chart or '.'} has no Chart.yaml")
-    with tempfile.TemporaryDirectory(prefix="gitplane-helm-") as scratch:
+    # Helm's homes beside the checkout: inside the workspace a confined Helm may write.
+    with tempfile.TemporaryDirectory(prefix="gitplane-helm-", dir=tree_root.parent) as scratch:
         command = [helm(), "template", ".", "--name-template", call.release]
         if call.namespace:
             command += ["--namespace", call.namespace]
@@ -85,7 +86,7 @@ def template(
             "HELM_DATA_HOME": f"{scratch}/data",
         }
         try:
-            done = subprocess.run(
+            done = run(
                 command,
                 cwd=chart_dir,
                 capture_output=True,

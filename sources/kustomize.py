@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ TRANSFORMATIONS = "alpha.config.kubernetes.io/transformations"
 BUILD_METADATA = ["originAnnotations", "transformerAnnotations"]
 RENDER_TIMEOUT = 60.0
 
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]  # subprocess.run, or a sandbox's
+
 
 def kubectl() -> str:
     found = shutil.which("kubectl")
@@ -45,6 +48,7 @@ def build(
     edit: Any = None,
     generate: bool = False,
     load_restrictor: str | None = None,
+    run: Runner = subprocess.run,
 ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
     """Build the kustomization in `copy` (a copy of the repository's `directory`):
     `edit(config, copy)` changes it first; `generate` writes one when there is none.
@@ -66,7 +70,7 @@ def build(
     if load_restrictor:
         command += ["--load-restrictor", load_restrictor]
     try:
-        done = subprocess.run(
+        done = run(
             command,
             capture_output=True,
             text=True,
