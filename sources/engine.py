@@ -23,7 +23,7 @@ from sources import argo, flux
 from sources.closure import Closure, kustomization_file, kustomize_closure
 from sources.directory import render_directory
 from sources.gittree import GitTree, join, normalize
-from sources.helm import HelmInvocation, template
+from sources.helm import HelmInvocation, is_hook, template
 from sources.kustomize import build
 from sources.model import Rendered, RenderError, RenderResult, Source, SourceRef, mapping
 from sources.sandbox import Sandbox
@@ -36,7 +36,7 @@ log = logging.getLogger("gitplane.sources")
 
 MAX_GENERATIONS = 8  # app-of-apps of app-of-apps...: deeper is a loop
 MAX_SOURCES = 5000
-_ENGINE_VERSION = "1"
+_ENGINE_VERSION = "2"  # part of every render cache key: bump when what a render records changes
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class DesiredState:
     tree_id: str | None = None
     objects: dict[ObjectKey, Rendered] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # objects no reconciler could apply
+    # (file, message) of objects no reconciler could apply
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def commit_tree(self) -> str | None:
@@ -118,7 +119,8 @@ class Engine:
         ] = {}
         # id(result) -> (result, hash of the cluster kinds, its placed objects, problems)
         self._placed_results: dict[
-            int, tuple[RenderResult, int, list[tuple[ObjectKey, Rendered]], list[str]]
+            int,
+            tuple[RenderResult, int, list[tuple[ObjectKey, Rendered]], list[tuple[str, str]]],
         ] = {}
 
     def _repo(self) -> pygit2.Repository:
@@ -425,7 +427,7 @@ class Engine:
         if source.tool == "directory":
             read = OverlayTree(tree, overrides) if overrides else tree
             found = render_directory(read, source.path, options.get("directory") or {})
-            return tuple(Rendered(obj, ref, files) for obj, files in found)
+            return tuple(Rendered(obj, ref, files, _argo_hook(source, obj)) for obj, files in found)
         if overrides and source.tool != "kustomize":
             raise RenderError(f"a {source.tool} source is not rendered with changed files")
         with self.workspace.lock:
@@ -456,7 +458,9 @@ class Engine:
                     objects = self._flux_post_build(
                         objects, options.get("flux") or {}, settings.get("variables") or {}
                     )
-                return tuple(Rendered(obj, ref, files) for obj, files in objects)
+                return tuple(
+                    Rendered(obj, ref, files, _argo_hook(source, obj)) for obj, files in objects
+                )
             if "flux_helm" in options:
                 flux_options = dict(options["flux_helm"])
                 call = flux.helm_invocation(
@@ -705,7 +709,7 @@ class Engine:
 
     def _placed_result(
         self, result: RenderResult, kinds: frozenset[tuple[str, str]]
-    ) -> tuple[list[tuple[ObjectKey, Rendered]], list[str]]:
+    ) -> tuple[list[tuple[ObjectKey, Rendered]], list[tuple[str, str]]]:
         """A result's objects in their destination with their keys, and the problems of
         those no reconciler could apply; a result kept from the last commit is placed
         once (a commit costs what it changed, not the number of objects)."""
@@ -713,16 +717,16 @@ class Engine:
         if known is not None and known[0] is result and known[1] == hash(kinds):
             return known[2], known[3]
         placed: list[tuple[ObjectKey, Rendered]] = []
-        problems: list[str] = []
+        problems: list[tuple[str, str]] = []
         for rendered in result.objects:
             if rendered.hook:
-                continue
+                continue  # run by the sync, not kept applied
             try:
                 obj, object_key = self._placed(rendered.obj, result.source, kinds)
             except Invalid as exc:
                 causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes)
-                where = rendered.files[0] if rendered.files else ""
-                problems.append(f"{result.source.ref}: {where}: {causes}")
+                where = rendered.files[0] if rendered.files else result.source.ref.declared_in
+                problems.append((where, f"{result.source.ref} renders an invalid object: {causes}"))
                 continue
             placed.append((object_key, replace(rendered, obj=obj)))
         if len(self._placed_results) > 100_000:
@@ -824,6 +828,12 @@ def _tree_of(repo: pygit2.Repository, commit: str | None) -> str | None:
 _SOURCE_KINDS = frozenset(
     {"Application", "ApplicationSet", "Kustomization", "HelmRelease", "GitRepository"}
 )
+
+
+def _argo_hook(source: Source, obj: dict[str, Any]) -> bool:
+    """Argo CD runs hooks (its own annotation, or Helm's) at sync, whatever the tool;
+    Flux's kustomize-controller applies every object."""
+    return source.flavour == "argo" and is_hook(obj)
 
 
 def _source_kind(obj: Any) -> str | None:

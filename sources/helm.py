@@ -23,7 +23,7 @@ from kube.kinds import builtin_group_versions
 from sources.gittree import join
 from sources.kustomize import RENDER_TIMEOUT, Runner
 from sources.model import RenderError
-from store.documents import is_blank, is_list, split_segments
+from store.documents import is_blank, is_list, is_sync_hook, split_segments
 from store.loader import LoadError, load_yaml
 
 KUBE_VERSION = "v1.37.0"
@@ -138,14 +138,7 @@ def _chart_path(chart: str, reported: str) -> str:
 
 def is_hook(obj: dict[str, Any]) -> bool:
     """A hook runs during a sync and is not kept applied (Argo CD's reading of Helm's)."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    if not isinstance(annotations, dict):
-        return False
-    argo = annotations.get("argocd.argoproj.io/hook")
-    if isinstance(argo, str) and argo:
-        return True
-    hook = annotations.get("helm.sh/hook")
-    return isinstance(hook, str) and bool(hook) and hook != "crd-install"
+    return is_sync_hook(obj)
 
 
 def _helm_error(stderr: str, root: Path) -> str:

@@ -221,7 +221,7 @@ class RenderedStore:
                 where = result.source.ref.declared_in.split("#")[0]
                 stale = " (serving the last good render)" if result.stale else ""
                 found.append(Problem(where, 1, f"{result.source.ref}: {result.error}{stale}"))
-        found += [Problem("", 1, problem) for problem in tip.desired.problems]
+        found += [Problem(path, 1, message) for path, message in tip.desired.problems]
         return found
 
     def destinations(self) -> frozenset[str]:

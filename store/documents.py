@@ -214,6 +214,25 @@ def _declare(
     _declare_one(found, doc, None, directory_namespace, cluster_kinds)
 
 
+def is_sync_hook(obj: Any) -> bool:
+    """A hook runs during a sync and is not kept applied (Argo CD's annotation, or
+    Helm's, which Argo CD reads the same way; a CRD install hook is kept)."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict):
+        return False
+    argo = annotations.get("argocd.argoproj.io/hook")
+    if isinstance(argo, str) and argo:
+        return True
+    hook = annotations.get("helm.sh/hook")
+    return isinstance(hook, str) and bool(hook) and hook != "crd-install"
+
+
+def _generated_name(obj: dict[str, Any]) -> bool:
+    meta = obj.get("metadata")
+    return isinstance(meta, dict) and not meta.get("name") and bool(meta.get("generateName"))
+
+
 def _declare_one(
     found: _Found,
     obj: Any,
@@ -224,6 +243,8 @@ def _declare_one(
     try:
         key = key_of(obj, directory_namespace, cluster_kinds)
     except Invalid as exc:
+        if is_sync_hook(obj) and _generated_name(obj):
+            return  # made anew at each sync (an Argo CD or Helm hook): nothing to serve
         where = f" (items[{item}])" if item is not None else ""
         causes = "; ".join(f"{c.field}: {c.message}" for c in exc.causes)
         found.problems.append(

@@ -240,3 +240,51 @@ def test_an_engine_reads_only_what_a_commit_changed(tmp_path: Path) -> None:
     assert all(second.results[k] is first.results[k] for k in first.results)  # kept as they were
     info: Any = second
     assert info.destinations == {"my-app-dev", "my-app-staging", "my-app-prod"}
+
+
+def test_sync_hooks_are_run_by_argo_cd_not_served_and_flux_applies_them(tmp_path: Path) -> None:
+    """Argo CD runs hooks (its annotation or Helm's) at sync and does not keep them
+    applied, whatever the tool; one with only a generateName is no problem. Flux's
+    kustomize-controller applies every object it builds."""
+    repo = tmp_path / "repo"
+    fixtures.flux_example(repo)
+    job = textwrap.dedent("""\
+        apiVersion: batch/v1
+        kind: Job
+        metadata:
+          {name}
+          annotations: {{{hook}}}
+        spec:
+          template:
+            spec:
+              containers: [{{name: x, image: busybox}}]
+              restartPolicy: Never
+        """)
+    fixtures.commit_files(
+        repo,
+        {
+            "hooks/manifests.yaml": "---\n".join(
+                [
+                    job.format(
+                        name="generateName: migrate-", hook="argocd.argoproj.io/hook: PreSync"
+                    ),
+                    job.format(name="name: seed", hook="helm.sh/hook: post-install"),
+                    job.format(name="name: kept", hook="helm.sh/hook: crd-install"),
+                    fixtures.SERVICE.replace("my-app", "web"),
+                ]
+            ),
+            "argocd/hooks.yaml": argo_app("hooks", "hooks", "hooks", ""),
+            "infrastructure/configs/kustomization.yaml": "resources: [issuer.yaml, seed.yaml]\n",
+            "infrastructure/configs/seed.yaml": job.format(
+                name="name: seed\n  namespace: infra", hook="helm.sh/hook: post-install"
+            ),
+        },
+        "hooks",
+    )
+    state, _ = desired(repo, tmp_path / "work", Settings(flux_paths=("clusters/staging",)))
+    served_here = sorted(k.name for k in state.objects if k.namespace == "hooks")
+    assert served_here == ["kept", "web"]
+    assert ObjectKey("batch", "Job", "infra", "seed") in state.objects
+    assert not [p for p in state.problems if "hooks" in p[0]]
+    store = GitStore(repo, persist_parse_cache=False)
+    assert not [p for p in store.head.snapshot.problems if p.path == "hooks/manifests.yaml"]
