@@ -4,6 +4,7 @@ repository, with a CA, serving certificates and a ready kubeconfig. No cluster."
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import fcntl
@@ -33,6 +34,7 @@ from pki.issue import issue_client_certificate, issue_serving_certificate
 from pki.kubeconfig import build_kubeconfig, write_kubeconfig
 from sources.options import desired_store, settings_from
 from sources.report import report_problems
+from sources.view import RenderedStore
 from store.aio import AsyncStore
 from store.remote_options import hook_secret, remote_from_arguments
 from store.repo import GitStore
@@ -173,7 +175,7 @@ async def serve(ready: Prepared, args: Any, limits: ServingLimits = DEFAULT_LIMI
         "ca": str(pki.ca_file),
     }
     write_file(ready.directory / "endpoints.json", json.dumps(endpoints).encode())
-    _banner(ready.repo, kubeconfig, api_port, webhook_port)
+    _banner(ready.repo, kubeconfig, api_port, webhook_port, _next_steps(rendered, ready.repo))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -223,7 +225,7 @@ def _bound_port(site: web.TCPSite) -> int:
     raise RuntimeError("the API server is not listening")
 
 
-def _banner(repo: Path, kubeconfig: Path, port: int, webhook_port: int) -> None:
+def _banner(repo: Path, kubeconfig: Path, port: int, webhook_port: int, steps: str) -> None:
     print(
         f"""gitplane is up.
   API server   https://127.0.0.1:{port}   (gitplane.io/v1alpha1)
@@ -233,24 +235,44 @@ def _banner(repo: Path, kubeconfig: Path, port: int, webhook_port: int) -> None:
 
 Try:
   export KUBECONFIG={kubeconfig}
-  kubectl api-resources --api-group=gitplane.io
+{steps}
+Stop with Ctrl-C.""",
+        flush=True,
+    )
+
+
+_FIRST_OBJECT = """\
   kubectl apply -f - <<'EOF'
   apiVersion: gitplane.io/v1alpha1
   kind: Manifest
-  metadata: {{name: configmap.settings, namespace: shop}}
+  metadata: {name: configmap.settings, namespace: shop}
   spec:
     object:
       apiVersion: v1
       kind: ConfigMap
-      metadata: {{name: settings, namespace: shop}}
-      data: {{mode: production}}
-  EOF
-  kubectl get manifests -A
-  kubectl -n shop get revisions
-  git -C {repo} log --stat
-Stop with Ctrl-C.""",
-        flush=True,
-    )
+      metadata: {name: settings, namespace: shop}
+      data: {mode: production}
+  EOF"""
+
+
+def _next_steps(rendered: RenderedStore, repo: Path) -> str:
+    """What to try on this repository: its sources and a namespace they apply to, else
+    its busiest namespace, else a first object to create."""
+    counts = collections.Counter(k.namespace for k, _ in rendered.head.snapshot.objects.items())
+    wanted = rendered.destinations() if rendered.rendering else None
+    namespaces = [ns for ns, _ in counts.most_common() if ns and (wanted is None or ns in wanted)]
+    lines = ["  kubectl api-resources --api-group=gitplane.io"]
+    if rendered.rendering:
+        lines.append("  kubectl get sources")
+    if namespaces:
+        lines += [
+            f"  kubectl -n {namespaces[0]} get manifests -o wide",
+            f"  kubectl -n {namespaces[0]} get revisions",
+        ]
+    else:
+        lines += [_FIRST_OBJECT, "  kubectl get manifests -A", "  kubectl -n shop get revisions"]
+    lines.append(f"  git -C {repo} log --stat")
+    return "\n".join(lines)
 
 
 def main(args: Any) -> int:

@@ -15,6 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from gitplane_cli.up import _next_steps
+from sources.options import desired_store
+from store.repo import GitStore
+from tests.sources import fixtures
+
 MANIFEST = """\
 apiVersion: gitplane.io/v1alpha1
 kind: Manifest
@@ -152,3 +157,28 @@ def test_up_serves_kubectl_and_the_webhook_from_one_repository(running_up, tmp_p
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(20) == 0
+
+
+def test_the_next_steps_fit_the_repository(tmp_path: Path) -> None:
+    """A first contact is told what to try on its own repository: its sources and the
+    namespace they apply most to, else its busiest namespace, else a first object."""
+
+    def steps(repo: Path) -> str:
+        rendered, _ = desired_store(GitStore(repo, persist_parse_cache=False))
+        return _next_steps(rendered, repo)
+
+    overlays = tmp_path / "overlays"
+    fixtures.base_and_overlays(overlays)
+    assert "kubectl get sources" in steps(overlays)
+    assert "kubectl -n my-app-" in steps(overlays) and "namespace: shop" not in steps(overlays)
+    plain = tmp_path / "plain"
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {0}}}\n"
+    fixtures.commit_files(
+        plain,
+        {"web/a.yaml": cm.format("a"), "web/b.yaml": cm.format("b"), "db/c.yaml": cm.format("c")},
+        "plain",
+    )
+    assert "kubectl -n web get revisions" in steps(plain) and "get sources" not in steps(plain)
+    empty = tmp_path / "empty"
+    fixtures.commit_files(empty, {"README.md": "# nothing yet\n"}, "empty")
+    assert "namespace: shop" in steps(empty)
