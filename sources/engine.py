@@ -20,9 +20,11 @@ import pygit2
 
 from kube.kinds import is_namespaced
 from sources import argo, flux
+from sources.artifacts import GROUP as ARTIFACT_GROUP
+from sources.artifacts import ArtifactTree, Generated, generated_artifacts, lay_out
 from sources.closure import Closure, kustomization_file, kustomize_closure
 from sources.directory import render_directory
-from sources.gittree import GitTree, join, normalize
+from sources.gittree import GitTree, join, normalize, shared_directories
 from sources.helm import HelmInvocation, is_hook, template
 from sources.kustomize import build
 from sources.model import Rendered, RenderError, RenderResult, Source, SourceRef, mapping
@@ -100,6 +102,8 @@ class Engine:
         self.repository = repository
         self.settings = settings or Settings()
         self.workspace = Workspace(workspace)
+        self._artifact_workspaces: dict[str, Workspace] = {}
+        self._artifact_lock = threading.Lock()
         tools = tuple(t for t in (shutil.which("kubectl"), shutil.which("helm")) if t)
         self.sandbox = Sandbox(workspace, tools)  # the tools run confined to the workspace
         self._cache: dict[str, tuple[tuple[Rendered, ...], str]] = {}  # inputs -> (objects, error)
@@ -152,7 +156,12 @@ class Engine:
             for _, o in documents
             if _source_kind(o) == "GitRepository"
         }
-        queue = self._raw_sources(documents, tree, repositories)
+        artifacts = generated_artifacts(
+            [(p, o) for p, o in documents if self._flux_path_allowed(p)],
+            tree,
+            flux.DEFAULT_NAMESPACE,
+        )
+        queue = self._raw_sources(documents, tree, repositories, artifacts)
         seen = {(s.ref.kind, s.ref.namespace, s.ref.name, s.ref.declared_in) for s in queue}
         changed = self._changed_since(previous, tree) if previous is not None else None
         generation = 0
@@ -172,7 +181,7 @@ class Engine:
                     if last.ok or last.stale:
                         result = replace(last, error=result.error, stale=True)
                 state.results[key] = result
-                for child in self._children(result, tree, repositories):
+                for child in self._children(result, tree, repositories, artifacts):
                     ident = (
                         child.ref.kind,
                         child.ref.namespace,
@@ -231,6 +240,7 @@ class Engine:
         documents: list[tuple[str, dict[str, Any]]],
         tree: GitTree,
         repositories: dict[tuple[str, str], dict[str, Any]],
+        artifacts: dict[tuple[str, str], list[Generated]],
     ) -> list[Source]:
         found: list[Source] = []
         has_kustomizations = any(_source_kind(o) == "Kustomization" for _, o in documents)
@@ -260,7 +270,9 @@ class Engine:
                 )
             elif kind == "Kustomization" and self._flux_path_allowed(path):
                 found.append(
-                    flux.kustomization_source(obj, path, repositories, self.settings.target, None)
+                    flux.kustomization_source(
+                        obj, path, repositories, self.settings.target, None, artifacts
+                    )
                 )
             elif kind == "HelmRelease" and not has_kustomizations:
                 found.append(
@@ -300,6 +312,7 @@ class Engine:
         result: RenderResult,
         tree: GitTree,
         repositories: dict[tuple[str, str], dict[str, Any]],
+        artifacts: dict[tuple[str, str], list[Generated]],
     ) -> list[Source]:
         parent = result.source.ref
         children: list[Source] = []
@@ -316,7 +329,7 @@ class Engine:
             elif kind == "Kustomization":
                 children.append(
                     flux.kustomization_source(
-                        obj, origin, repositories, self.settings.target, parent
+                        obj, origin, repositories, self.settings.target, parent, artifacts
                     )
                 )
             elif kind == "HelmRelease":
@@ -336,9 +349,18 @@ class Engine:
         own = tuple(p for p in (source.ref.declared_in.split("#")[0], source.path) if p)
         if source.skipped:
             return RenderResult(source, reads=own[:1])
+        commit_tree = tree
+        artifact = source.options.get("artifact")
+        if artifact is not None:  # the files Flux builds are the artifact's, not the commit's
+            own = (own[0], artifact["declared_in"])
+            try:
+                tree = lay_out(tree, artifact)
+            except RenderError as exc:
+                return RenderResult(source, error=f"{artifact['name']}: {exc}", reads=own)
         if source.path and not tree.is_dir(source.path):
+            where = f"ExternalArtifact {artifact['name']}" if artifact else "the repository"
             return RenderResult(
-                source, error=f"path {source.path} does not exist in the repository", reads=own
+                source, error=f"path {source.path} does not exist in {where}", reads=own
             )
         try:
             closure, settings = self._inputs(source, tree, documents)
@@ -368,15 +390,16 @@ class Engine:
             cached = (objects, error)
             self._remember(inputs, cached)
         objects, error = cached
-        reads = tuple(
-            sorted({*closure.directories, *closure.files, source.ref.declared_in.split("#")[0]})
-        )
+        read = {*closure.directories, *closure.files}
+        if isinstance(tree, ArtifactTree):  # a change to any file copied into it
+            read = {*tree.origin.values(), *own}
+        reads = tuple(sorted({*read, source.ref.declared_in.split("#")[0]}))
         return RenderResult(
             source,
             objects=objects,
             error=error,
             inputs=inputs,
-            commit=tree.tree_id or "",
+            commit=commit_tree.tree_id or "",
             reads=reads,
         )
 
@@ -430,10 +453,11 @@ class Engine:
             return tuple(Rendered(obj, ref, files, _argo_hook(source, obj)) for obj, files in found)
         if overrides and source.tool != "kustomize":
             raise RenderError(f"a {source.tool} source is not rendered with changed files")
-        with self.workspace.lock:
-            root = self.workspace.checkout(tree)
+        workspace = self._workspace_for(source)
+        with workspace.lock:
+            root = workspace.checkout(tree)
             if source.tool == "kustomize":
-                with self.workspace.copy_of(source.path) as copy:
+                with workspace.copy_of(source.path) as copy:
                     _write_overrides(copy, source.path, overrides or {})
                     if source.flavour == "flux":
                         built = build(
@@ -458,6 +482,8 @@ class Engine:
                     objects = self._flux_post_build(
                         objects, options.get("flux") or {}, settings.get("variables") or {}
                     )
+                if isinstance(tree, ArtifactTree):  # provenance is the repository's files
+                    objects = [(o, tuple(map(tree.repository_path, f))) for o, f in objects]
                 return tuple(
                     Rendered(obj, ref, files, _argo_hook(source, obj)) for obj, files in objects
                 )
@@ -629,6 +655,20 @@ class Engine:
         except OSError as exc:  # a read-only disk still renders, every time
             log.info("render cache not saved: %s", exc)
 
+    def _workspace_for(self, source: Source) -> Workspace:
+        """The checkout a source is built in: the commit's, or its artifact's own (so
+        artifacts and the commit do not rewrite each other's files)."""
+        artifact = source.options.get("artifact")
+        if artifact is None:
+            return self.workspace
+        name = hashlib.sha256(str(artifact["name"]).encode()).hexdigest()[:16]
+        with self._artifact_lock:
+            found = self._artifact_workspaces.get(name)
+            if found is None:
+                found = Workspace(self.workspace.root / "artifacts" / name)
+                self._artifact_workspaces[name] = found
+            return found
+
     def render_with(
         self,
         source: Source,
@@ -639,6 +679,10 @@ class Engine:
         """The source's objects at `commit` with `overrides` written (never cached): what a
         write would make the reconciler apply, checked before it is committed."""
         tree = GitTree(self._repo(), _tree_of(self._repo(), commit))
+        artifact = source.options.get("artifact")
+        if artifact is not None:
+            tree = lay_out(tree, artifact)
+            overrides = tree.artifact_files(overrides) or {}
         _, settings = self._inputs(source, tree, documents)
         return list(self._run(source, tree, settings, overrides))
 
@@ -690,7 +734,9 @@ class Engine:
             return known[1]
         kind = _source_kind(obj)
         found: tuple[ObjectKey, Rendered] | None = None
-        if kind is not None:
+        argo_kind = kind in ("Application", "ApplicationSet")
+        # Another cluster's Flux objects (outside --flux-path) are not applied here.
+        if kind is not None and (argo_kind or self._flux_path_allowed(path)):
             default = (
                 argo.DEFAULT_NAMESPACE
                 if kind in ("Application", "ApplicationSet")
@@ -826,7 +872,14 @@ def _tree_of(repo: pygit2.Repository, commit: str | None) -> str | None:
 
 
 _SOURCE_KINDS = frozenset(
-    {"Application", "ApplicationSet", "Kustomization", "HelmRelease", "GitRepository"}
+    {
+        "Application",
+        "ApplicationSet",
+        "Kustomization",
+        "HelmRelease",
+        "GitRepository",
+        "ArtifactGenerator",
+    }
 )
 
 
@@ -851,6 +904,8 @@ def _source_kind(obj: Any) -> str | None:
         return "HelmRelease"
     if group == "source.toolkit.fluxcd.io" and kind == "GitRepository":
         return "GitRepository"
+    if group == ARTIFACT_GROUP and kind == "ArtifactGenerator":
+        return "ArtifactGenerator"
     return None
 
 
@@ -890,16 +945,7 @@ def _repository_object(
     ]
     if not found:
         return None
-    return max(found, key=lambda item: _shared_directories(item[0], near))
-
-
-def _shared_directories(path: str, other: str) -> int:
-    shared = 0
-    for mine, theirs in zip(path.split("/")[:-1], other.split("/")[:-1], strict=False):
-        if mine != theirs:
-            break
-        shared += 1
-    return shared
+    return max(found, key=lambda item: shared_directories(item[0], near))
 
 
 def _object_data(obj: dict[str, Any], path: str) -> dict[str, str]:

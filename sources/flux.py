@@ -10,10 +10,12 @@ templated with the values Flux merges: the chart's, then `valuesFrom`, then `val
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from sources.argo import Target
-from sources.gittree import normalize
+from sources.artifacts import Generated
+from sources.gittree import normalize, shared_directories
 from sources.helm import HelmInvocation
 from sources.model import RenderError, Source, SourceRef, mapping
 
@@ -31,18 +33,29 @@ def kustomization_source(
     repositories: dict[tuple[str, str], dict[str, Any]],
     target: Target,
     parent: SourceRef | None,
+    artifacts: Mapping[tuple[str, str], list[Generated]] | None = None,
 ) -> Source:
     meta = mapping(doc.get("metadata"))
     namespace = str(meta.get("namespace") or DEFAULT_NAMESPACE)
     ref = SourceRef("Kustomization", namespace, str(meta.get("name", "")), declared_in)
     spec = mapping(doc.get("spec"))
-    reason = _source_problem(spec.get("sourceRef"), namespace, repositories, target)
+    options: dict[str, Any] = {
+        "flux": {k: spec.get(k) for k in _KUSTOMIZATION_FIELDS if spec.get(k) is not None}
+    }
+    source_ref = spec.get("sourceRef")
+    if isinstance(source_ref, dict) and source_ref.get("kind") == "ExternalArtifact":
+        reason, artifact = _artifact_problem(
+            source_ref, namespace, declared_in, artifacts or {}, repositories, target
+        )
+        if artifact is not None:
+            options["artifact"] = artifact
+    else:
+        reason = _source_problem(source_ref, namespace, repositories, target)
     path = str(spec.get("path") or "")
     try:
         directory = normalize(path)
     except ValueError:
         directory, reason = "", reason or f"path {path!r} leaves the repository"
-    options = {"flux": {k: spec.get(k) for k in _KUSTOMIZATION_FIELDS if spec.get(k) is not None}}
     destination = str(spec.get("targetNamespace") or "")
     return Source(ref, "kustomize", directory, destination, options, "flux", parent, reason)
 
@@ -114,6 +127,46 @@ def release_name(spec: dict[str, Any], name: str) -> str:
     if len(full) <= _MAX_RELEASE:
         return full
     return f"{full[:40]}-{hashlib.sha256(full.encode()).hexdigest()[:12]}"
+
+
+def _artifact_problem(
+    source_ref: dict[str, Any],
+    namespace: str,
+    declared_in: str,
+    artifacts: Mapping[tuple[str, str], list[Generated]],
+    repositories: dict[tuple[str, str], dict[str, Any]],
+    target: Target,
+) -> tuple[str, dict[str, Any] | None]:
+    """Why an ExternalArtifact cannot be laid out from this repository ("" when it can),
+    and what its generator says of it (the render's input, sources.artifacts). Several
+    generators make it (one per cluster directory): the one nearest the Kustomization."""
+    key = (str(source_ref.get("namespace") or namespace), str(source_ref.get("name", "")))
+    makers = artifacts.get(key)
+    if not makers:
+        return f"ExternalArtifact {key[0]}/{key[1]} is made by no ArtifactGenerator here", None
+    generated = max(makers, key=lambda g: shared_directories(g.declared_in, declared_in))
+    generator_namespace = generated.generator.split("/")[0]
+    used = {str(op.get("from", "")).removeprefix("@").split("/")[0] for op in generated.copy}
+    for alias in sorted(used):
+        reference = generated.sources.get(alias)
+        if reference is None:
+            continue  # the render says so
+        if reference.get("kind") != "GitRepository":
+            return (
+                f"ExternalArtifact {key[0]}/{key[1]} copies from {reference.get('kind')}"
+                f" {reference.get('name')}, which cannot be read offline",
+                None,
+            )
+        problem = _source_problem(reference, generator_namespace, repositories, target)
+        if problem:
+            return f"ExternalArtifact {key[0]}/{key[1]}: {problem}", None
+    return "", {
+        "name": f"{key[0]}/{key[1]}",
+        "generator": generated.generator,
+        "declared_in": generated.declared_in,
+        "aliases": sorted(generated.sources),
+        "copy": [dict(op) for op in generated.copy],
+    }
 
 
 def _source_problem(

@@ -104,3 +104,13 @@ def join(directory: str, relative: str) -> str:
     if relative.startswith("/"):
         return normalize(relative)
     return normalize(posixpath.join(directory, relative))
+
+
+def shared_directories(path: str, other: str) -> int:
+    """How many leading directories two files' paths share (the nearer, the more)."""
+    shared = 0
+    for mine, theirs in zip(path.split("/")[:-1], other.split("/")[:-1], strict=False):
+        if mine != theirs:
+            break
+        shared += 1
+    return shared

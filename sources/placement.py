@@ -119,6 +119,14 @@ def _document_of(
     """The file and document an object is declared in, when that is in its source's
     own directory (else a 422 naming the files that make it)."""
     source = result.source
+    artifact = source.options.get("artifact")
+    if artifact is not None:
+        raise _refused(
+            key,
+            rendered,
+            f"Flux builds it from ExternalArtifact {artifact['name']}, which ArtifactGenerator"
+            f" {artifact['generator']} ({artifact['declared_in']}) lays out from these files",
+        )
     if source.tool not in ("directory", "kustomize") or not rendered.files:
         raise _refused(key, rendered, f"a {source.tool} source renders it from a template")
     path = rendered.files[0]
