@@ -5,71 +5,22 @@ from __future__ import annotations
 
 import itertools
 import json
-import queue
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.controlplane.environment import ControlPlane
 from tests.controlplane.kubectl import Kubectl
-from tests.realcluster.conftest import create_namespace, eventually, manifest, push_from_outside
+from tests.realcluster.conftest import (
+    Informer,
+    create_namespace,
+    eventually,
+    manifest,
+    push_from_outside,
+)
 
 _namespaces = itertools.count(1)
-
-
-class Informer:
-    def __init__(self, cluster: ControlPlane, namespace: str) -> None:
-        assert cluster.built is not None
-        self.namespace = namespace
-        self.process = subprocess.Popen(
-            [
-                str(cluster.built.informer),
-                f"--kubeconfig={cluster.admin_kubeconfig}",
-                f"--namespace={namespace}",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(json.loads(line))
-
-    def expect(self, kind: str, name: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if line["type"] == kind and (name is None or line.get("name") == name):
-                return line
-        events = [line for line in self.seen if line["type"] != "REQUEST"]
-        pytest.fail(f"informer: no {kind} {name or ''} within {timeout:g}s; events {events}")
-
-    def requests(self) -> list[str]:
-        return [line["url"] for line in self.seen if line["type"] == "REQUEST"]
-
-    def stop(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
 
 
 @pytest.fixture
