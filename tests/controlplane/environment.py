@@ -88,6 +88,13 @@ class ControlPlane:
     def pod(self, deployment: str) -> Pod:
         return self.pods[deployment][0]
 
+    def clone_of(self, deployment: str) -> Path:
+        """The pod's clone of the team's repository (its `--repo`, in its emptyDir): where
+        what is not pushed, such as refs/gitplane/bookkeeping/<branch>, is kept."""
+        pod = self.pod(deployment)
+        args = pod.spec["containers"][0]["args"]
+        return pod.local_path(args[args.index("--repo") + 1])
+
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.ports.kube_apiserver}"

@@ -148,6 +148,14 @@ class Pod:
             if "readinessProbe" in c
         )
 
+    def local_path(self, path: str, container: str | None = None) -> Path:
+        """Where `path`, as the first container (or the one named) sees it, is here."""
+        spec = next(c for c in self.spec["containers"] if container in (None, c["name"]))
+        volumes = {
+            v["name"]: self.root / "volumes" / v["name"] for v in self.spec.get("volumes", [])
+        }
+        return Path(self._mounts(spec, volumes).local(path))
+
     # ---- volumes --------------------------------------------------------------------
 
     def _volumes(self) -> dict[str, Path]:

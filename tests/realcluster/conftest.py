@@ -57,19 +57,24 @@ def admin(cluster: ControlPlane) -> Kubectl:
     return cluster.kubectl
 
 
-def manifest(namespace: str, name: str, data: dict[str, str], **annotations: str) -> str:
-    """A Manifest declaring ConfigMap `name`, as YAML for kubectl apply -f -."""
+def manifest(
+    namespace: str,
+    name: str,
+    data: dict[str, str],
+    *,
+    labels: dict[str, str] | None = None,
+    **annotations: str,
+) -> str:
+    """A Manifest declaring ConfigMap `name` (with `labels`), as YAML for kubectl apply -f -."""
+    declared: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        declared["labels"] = labels
     body: dict[str, Any] = {
         "apiVersion": GV,
         "kind": "Manifest",
         "metadata": {"name": f"configmap.{name}", "namespace": namespace},
         "spec": {
-            "object": {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": namespace},
-                "data": data,
-            }
+            "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": declared, "data": data}
         },
     }
     if annotations:
@@ -110,6 +115,18 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "con
 
 def log_of(repo: Path, *args: str) -> str:
     return run(["git", "--git-dir", str(repo), "log", *args]).stdout
+
+
+def ref_of(repo: Path, name: str) -> str | None:
+    """The commit `name` points at in `repo` (bare or not), None when there is no such ref."""
+    found = run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", name], check=False)
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def file_at(repo: Path, ref: str, path: str) -> str | None:
+    """The file `path` at `ref` in `repo`, None when it is not there."""
+    found = run(["git", "-C", str(repo), "show", f"{ref}:{path}"], check=False)
+    return found.stdout if found.returncode == 0 else None
 
 
 def push_from_outside(repo: Path, files: dict[str, str | None], message: str) -> str:
@@ -215,3 +232,111 @@ class Watch:
     def stop(self) -> None:
         self.process.kill()
         self.process.wait(5)
+
+
+class Informer:
+    """tests/go/informer (client-go v0.37.2) as a subprocess, its JSON lines as they come:
+    a dynamic shared informer on manifests in `namespace` (`*args`: --label-selector), or
+    with "--watch" one plain client-go watch. command() sends it a line on stdin
+    ("rewatch", "future")."""
+
+    def __init__(self, cluster: ControlPlane, namespace: str, *args: str) -> None:
+        assert cluster.built is not None
+        self.namespace = namespace
+        self.process = subprocess.Popen(
+            [
+                str(cluster.built.informer),
+                f"--kubeconfig={cluster.admin_kubeconfig}",
+                f"--namespace={namespace}",
+                *args,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(json.loads(line))
+
+    def _take(self, deadline: float) -> dict[str, Any] | None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        try:
+            line = self.lines.get(timeout=left)
+        except queue.Empty:
+            return None
+        self.seen.append(line)
+        return line
+
+    def expect(
+        self,
+        kind: str,
+        name: str | None = None,
+        *,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """The first line to come of that type (for that object, `where` holds)."""
+        deadline = time.monotonic() + timeout
+        while (line := self._take(deadline)) is not None:
+            if (
+                line["type"] == kind
+                and (name is None or line.get("name") == name)
+                and (where is None or where(line))
+            ):
+                return line
+        pytest.fail(f"informer: no {kind} {name or ''} within {timeout:g}s; saw {self.events()}")
+
+    def next(self, kind: str, name: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        """The next event (not a REQUEST or LOG line), which must be `kind` for `name`."""
+        deadline = time.monotonic() + timeout
+        while (line := self._take(deadline)) is not None:
+            if line["type"] in ("REQUEST", "LOG"):
+                continue
+            if line["type"] != kind or (name is not None and line.get("name") != name):
+                pytest.fail(f"informer: {line} came where {kind} {name or ''} was expected")
+            return line
+        pytest.fail(f"informer: no event within {timeout:g}s; saw {self.events()}")
+
+    def events(self) -> list[dict[str, Any]]:
+        return [line for line in self.seen if line["type"] not in ("REQUEST", "LOG")]
+
+    def requests(self, since: int = 0) -> list[str]:
+        """The URLs of the requests seen, from the `since`-th on."""
+        return [line["url"] for line in self.request_lines(since)]
+
+    def request_lines(self, since: int = 0) -> list[dict[str, Any]]:
+        return [line for line in self.seen if line["type"] == "REQUEST"][since:]
+
+    def find(
+        self, kind: str, where: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """A line of that type for which `where` holds, already seen or still to come."""
+        for line in self.seen:
+            if line["type"] == kind and where(line):
+                return line
+        return self.expect(kind, where=where, timeout=timeout)
+
+    def logs(self) -> list[str]:
+        return [line["message"] for line in self.seen if line["type"] == "LOG"]
+
+    def command(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
