@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,7 @@ from sources.helm import HelmInvocation, is_hook, template
 from sources.kustomize import build
 from sources.model import Rendered, RenderError, RenderResult, Source, SourceRef, mapping
 from sources.sandbox import Sandbox
+from sources.tools import find_tool
 from sources.workspace import Workspace
 from store.errors import Invalid
 from store.keys import CLUSTER_SCOPED_KINDS, ObjectKey, key_of, split_api_version
@@ -104,7 +104,7 @@ class Engine:
         self.workspace = Workspace(workspace)
         self._artifact_workspaces: dict[str, Workspace] = {}
         self._artifact_lock = threading.Lock()
-        tools = tuple(t for t in (shutil.which("kubectl"), shutil.which("helm")) if t)
+        tools = tuple(t for t in (find_tool("kubectl"), find_tool("helm")) if t)
         self.sandbox = Sandbox(workspace, tools)  # the tools run confined to the workspace
         self._cache: dict[str, tuple[tuple[Rendered, ...], str]] = {}  # inputs -> (objects, error)
         self._cache_dir = workspace / "renders"

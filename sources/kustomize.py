@@ -12,7 +12,6 @@ object's provenance and are then removed, as they are not in what the reconciler
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml
 from sources.closure import KUSTOMIZATION_FILES
 from sources.gittree import join, normalize
 from sources.model import RenderError
+from sources.tools import find_tool
 from store.documents import is_blank, is_list, split_segments
 from store.loader import LoadError, load_yaml
 
@@ -35,7 +35,7 @@ Runner = Callable[..., "subprocess.CompletedProcess[str]"]  # subprocess.run, or
 
 
 def kubectl() -> str:
-    found = shutil.which("kubectl")
+    found = find_tool("kubectl")
     if found is None:
         raise RenderError("kubectl is not installed: its kustomize renders kustomizations")
     return found
