@@ -542,20 +542,9 @@ class Engine:
         for reference in post.get("substituteFrom") or []:
             if not isinstance(reference, dict):
                 continue
-            found = _repository_object(
-                documents,
-                str(reference.get("kind")),
-                source.ref.namespace,
-                str(reference.get("name")),
-                source.ref.declared_in,
-            )
+            found = _referenced(documents, source, reference, "postBuild.substituteFrom")
             if found is None:
-                if reference.get("optional"):
-                    continue
-                raise RenderError(
-                    f"postBuild.substituteFrom {reference.get('kind')} {reference.get('name')}"
-                    " is not in the repository"
-                )
+                continue
             path, obj = found
             files.append(path)
             variables.update({k: v.replace("\n", "") for k, v in _object_data(obj, path).items()})
@@ -579,20 +568,9 @@ class Engine:
         for reference in options.get("valuesFrom") or []:
             if not isinstance(reference, dict):
                 continue
-            found = _repository_object(
-                documents,
-                str(reference.get("kind")),
-                source.ref.namespace,
-                str(reference.get("name")),
-                source.ref.declared_in,
-            )
+            found = _referenced(documents, source, reference, "valuesFrom")
             if found is None:
-                if reference.get("optional"):
-                    continue
-                raise RenderError(
-                    f"valuesFrom {reference.get('kind')} {reference.get('name')}"
-                    " is not in the repository"
-                )
+                continue
             path, obj = found
             files.append(path)
             data = _object_data(obj, path)
@@ -928,6 +906,21 @@ def _crd_scope(obj: Any) -> tuple[str, str] | None:
     ):
         return (spec["group"], names["kind"])
     return None
+
+
+def _referenced(
+    documents: list[tuple[str, dict[str, Any]]],
+    source: Source,
+    reference: dict[str, Any],
+    field_name: str,
+) -> tuple[str, dict[str, Any]] | None:
+    """The ConfigMap or Secret a Flux reference names, as the repository declares it
+    (None: an optional one that is not there; else a missing one is the render's error)."""
+    kind, name = str(reference.get("kind")), str(reference.get("name"))
+    found = _repository_object(documents, kind, source.ref.namespace, name, source.ref.declared_in)
+    if found is None and not reference.get("optional"):
+        raise RenderError(f"{field_name} {kind} {name} is not in the repository")
+    return found
 
 
 def _repository_object(

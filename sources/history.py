@@ -214,17 +214,12 @@ class RenderedHistory:
                 f" later commits: {', '.join(moved)}",
                 tuple(moved),
             )
-        message = kwargs.pop("message", None) or (
+        message = (
             f'Revert "{commit.message.splitlines()[0]}" in namespace {namespace}\n\n'
             f"This reverts commit {commit_id} in the files namespace {namespace} renders."
         )
-        trailers = {
-            TRAILER_OPERATION: "revert",
-            "Gitplane-Namespace": namespace,
-            "Gitplane-Reverts": commit_id,
-            **(kwargs.pop("trailers", None) or {}),
-        }
-        return self.rendered.git.apply(writes, who, message=message, trailers=trailers, **kwargs)
+        trailers = {"Gitplane-Reverts": commit_id}
+        return self._commit(writes, who, "revert", namespace, message, trailers, kwargs)
 
     def rollback(self, revision: str, namespace: str, who: Requester, **kwargs: Any) -> WriteResult:
         if not self.rendered.rendering:
@@ -256,19 +251,34 @@ class RenderedHistory:
                     _blob(now_tree, path) or "",
                 )
             )
-        message = kwargs.pop("message", None) or (
+        message = (
             f"Roll back namespace {namespace} to {commit_id[:12]}\n\n"
             f"The files namespace {namespace} renders are as they were at commit {commit_id}."
         )
+        trailers = {"Gitplane-Rollback-To": commit_id}
+        return self._commit(writes, who, "rollback", namespace, message, trailers, kwargs)
+
+    # ---- helpers --------------------------------------------------------------------
+
+    def _commit(
+        self,
+        writes: list[FileWrite],
+        who: Requester,
+        operation: str,
+        namespace: str,
+        message: str,
+        trailers: dict[str, str],
+        kwargs: dict[str, Any],
+    ) -> WriteResult:
+        """Commit a revert's or a rollback's files (the caller's message and trailers win)."""
+        message = kwargs.pop("message", None) or message
         trailers = {
-            TRAILER_OPERATION: "rollback",
+            TRAILER_OPERATION: operation,
             "Gitplane-Namespace": namespace,
-            "Gitplane-Rollback-To": commit_id,
+            **trailers,
             **(kwargs.pop("trailers", None) or {}),
         }
         return self.rendered.git.apply(writes, who, message=message, trailers=trailers, **kwargs)
-
-    # ---- helpers --------------------------------------------------------------------
 
     def _results(self, namespace: str | None) -> list[RenderResult]:
         results = self.rendered.results()

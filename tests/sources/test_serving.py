@@ -139,6 +139,58 @@ async def test_controllers_keep_bookkeeping_on_a_bases_objects_without_touching_
     assert api.git("rev-parse", "HEAD") == head
 
 
+def history_object(kind: str, name: str, namespace: str, revision: str) -> str:
+    return (
+        f"apiVersion: gitplane.io/v1alpha1\nkind: {kind}\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\nspec: {{revision: '{revision}'}}\n"
+    )
+
+
+async def test_revert_and_rollback_change_one_overlay_and_refuse_a_shared_base(
+    overlays: Server,
+) -> None:
+    """A namespace's revert and rollback write the files its source renders: its overlay,
+    never the base other namespaces render too (that is refused, naming them)."""
+    api = overlays
+    first = api.git("rev-parse", "HEAD").strip()
+    replicas = api.git("show", "HEAD:my-app/overlays/prod/replicas.yaml")
+    prod = fixtures.commit_files(
+        api.repo,
+        {"my-app/overlays/prod/replicas.yaml": replicas.replace("replicas: 3", "replicas: 5")},
+        "prod: five replicas",
+    )
+    settings = api.git("show", "HEAD:my-app/overlays/dev/configmap.yaml")
+    fixtures.commit_files(
+        api.repo,
+        {"my-app/overlays/dev/configmap.yaml": settings.replace("dev", "development")},
+        "dev: renamed",
+    )
+    await api.ok("create", "-f", "-", stdin=history_object("Rollback", "dev", "my-app-dev", first))
+    assert api.git("show", "HEAD:my-app/overlays/dev/configmap.yaml") == settings
+    assert "replicas: 5" in api.git("show", "HEAD:my-app/overlays/prod/replicas.yaml")
+    fixtures.commit_files(
+        api.repo,
+        {"my-app/base/service.yaml": fixtures.SERVICE.replace("port: 80", "port: 8080")},
+        "base: port 8080",
+    )
+    await api.ok("create", "-f", "-", stdin=history_object("Revert", "undo", "my-app-prod", prod))
+    assert "replicas: 3" in api.git("show", "HEAD:my-app/overlays/prod/replicas.yaml")
+    assert api.git("show", "--stat", "--format=", "HEAD").split()[0] == (
+        "my-app/overlays/prod/replicas.yaml"
+    )
+    got = (await api.ok("get", "mf", "deployment.my-app", "-n", "my-app-prod", "-o", "json")).json()
+    assert got["spec"]["object"]["spec"]["replicas"] == 3
+    head = api.git("rev-parse", "HEAD")
+    refused = await api.kubectl(
+        "create", "-f", "-", stdin=history_object("Rollback", "back", "my-app-dev", first)
+    )
+    assert (
+        refused.code != 0
+        and "my-app/base/service.yaml (also my-app-prod, my-app-staging)" in refused.err
+    )
+    assert api.git("rev-parse", "HEAD") == head
+
+
 async def test_a_failing_commit_is_reported_and_the_last_good_render_stays(
     overlays: Server,
 ) -> None:
